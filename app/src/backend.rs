@@ -1,0 +1,44 @@
+//! The service layer as the UI sees it. The server implements this trait once, with every
+//! rule in it, and the JSON API calls the same implementation; the server functions in
+//! `api` only translate between forms and these calls.
+
+use crate::error::AppError;
+use crate::model::*;
+use http::request::Parts;
+use std::sync::Arc;
+
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The signed-in user of this request (session cookie or API token), if any.
+    async fn authenticate(&self, parts: &Parts) -> Result<Option<User>, AppError>;
+    async fn sign_in(&self, parts: &Parts, username: &str, password: &str) -> Result<User, AppError>;
+    async fn sign_out(&self, parts: &Parts) -> Result<(), AppError>;
+
+    async fn list_users(&self, actor: &User) -> Result<Vec<User>, AppError>;
+    async fn create_user(&self, actor: &User, new: NewUser) -> Result<User, AppError>;
+    async fn update_user(&self, actor: &User, id: &str, patch: UserPatch) -> Result<User, AppError>;
+
+    async fn list_environments(&self, actor: &User) -> Result<Vec<Environment>, AppError>;
+    async fn get_environment(&self, actor: &User, name: &str) -> Result<Environment, AppError>;
+
+    async fn create_request(&self, actor: &User, input: RequestInput) -> Result<ApiRequest, AppError>;
+    async fn update_request(&self, actor: &User, id: &str, input: RequestInput) -> Result<ApiRequest, AppError>;
+    async fn list_requests(&self, actor: &User, filter: &RequestFilter) -> Result<Page<RequestSummary>, AppError>;
+    async fn get_request(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError>;
+}
+
+pub type SharedBackend = Arc<dyn Backend>;
+
+/// The backend and the request's parts, as provided to every server function.
+pub fn context() -> Result<(SharedBackend, Parts), AppError> {
+    let backend = leptos::prelude::use_context::<SharedBackend>().ok_or(AppError::Internal)?;
+    let parts = leptos::prelude::use_context::<Parts>().ok_or(AppError::Internal)?;
+    Ok((backend, parts))
+}
+
+/// The backend and the signed-in user; `Unauthorized` when nobody is signed in.
+pub async fn signed_in() -> Result<(SharedBackend, User), AppError> {
+    let (backend, parts) = context()?;
+    let user = backend.authenticate(&parts).await?.ok_or(AppError::Unauthorized)?;
+    Ok((backend, user))
+}

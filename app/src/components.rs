@@ -1,0 +1,51 @@
+//! Small pieces the pages share.
+
+use crate::error::AppError;
+use crate::model::{RequestStatus, StackInput};
+use leptos::prelude::*;
+
+/// An error shown to the user; "sign in" errors link to the sign-in page.
+#[component]
+pub fn ErrorNote(error: AppError) -> impl IntoView {
+    let signed_out = error == AppError::Unauthorized;
+    view! {
+        <div class="error-box" role="alert">
+            <p>{error.to_string()}</p>
+            {signed_out.then(|| view! { <p><a href="/login">"Sign in"</a></p> })}
+        </div>
+    }
+}
+
+#[component]
+pub fn StatusBadge(status: RequestStatus) -> impl IntoView {
+    view! { <span class=format!("badge status-{}", status.as_str())>{status.label()}</span> }
+}
+
+/// One stack's name and parameters as `key = value` rows.
+#[component]
+pub fn StackTable(title: &'static str, stack: StackInput) -> impl IntoView {
+    view! {
+        <section class="stack">
+            <h3>{title} <code class="stack-name">{stack.stack_name}</code></h3>
+            <table class="params">
+                <tbody>
+                    {stack
+                        .parameters
+                        .into_iter()
+                        .map(|p| view! { <tr><th>{p.key}</th><td><code>{p.value}</code></td></tr> })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+/// "3 h", "2 d": how long ago, from a number of seconds.
+pub fn age(seconds: i64) -> String {
+    match seconds.max(0) {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}

@@ -1,0 +1,128 @@
+#![recursion_limit = "256"]
+//! Berth's user interface, rendered on the server and hydrated in the browser.
+//!
+//! - `model`, `validation`, `stacks`, `instance_types`: shared types and rules, compiled into
+//!   both halves so the browser and the server agree on every message.
+//! - `api`: server functions, thin adapters to the server's service layer (`backend`).
+//! - `pages`, `components`: what the user sees.
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod backend;
+pub mod components;
+pub mod error;
+pub mod instance_types;
+pub mod model;
+pub mod pages;
+pub mod stacks;
+pub mod validation;
+
+use crate::api::{current_user, SignIn, SignOut};
+use crate::model::{Role, User};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Redirect, Route, Router, Routes, A};
+use leptos_router::path;
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The signed-in user as the pages see it; `None` while signed out.
+pub type CurrentUser = Resource<Result<Option<User>, error::AppError>>;
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let sign_in = ServerAction::<SignIn>::new();
+    let sign_out = ServerAction::<SignOut>::new();
+    let user: CurrentUser =
+        Resource::new(move || (sign_in.version().get(), sign_out.version().get()), |_| current_user());
+    provide_context(sign_in);
+    provide_context(sign_out);
+    provide_context(user);
+
+    // Browser tests wait for this mark before typing, so they exercise the hydrated page.
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/berth.css"/>
+        <Title text="Berth"/>
+        <Router>
+            <Nav/>
+            <main>
+                <Routes fallback=|| view! { <pages::NotFound/> }>
+                    <Route path=path!("/") view=|| view! { <Redirect path="/requests"/> }/>
+                    <Route path=path!("/login") view=pages::login::LoginPage/>
+                    <Route path=path!("/requests") view=pages::requests::RequestsPage/>
+                    <Route path=path!("/requests/new") view=pages::request_form::NewRequestPage/>
+                    <Route path=path!("/requests/:id") view=pages::request_detail::RequestDetailPage/>
+                    <Route path=path!("/requests/:id/edit") view=pages::request_form::EditRequestPage/>
+                    <Route path=path!("/admin/users") view=pages::users::UsersPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn Nav() -> impl IntoView {
+    let user = expect_context::<CurrentUser>();
+    let sign_out = expect_context::<ServerAction<SignOut>>();
+    view! {
+        <header class="topbar">
+            <A href="/requests" attr:class="brand">"Berth"</A>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match user.await {
+                        Ok(Some(user)) => {
+                            let is_admin = user.role == Role::Admin;
+                            view! {
+                                <nav>
+                                    <A href="/requests">"Requests"</A>
+                                    <A href="/requests/new">"New API"</A>
+                                    {is_admin.then(|| view! { <A href="/admin/users">"Users"</A> })}
+                                </nav>
+                                <div class="who">
+                                    <span class="user" title=user.team.clone()>
+                                        {user.display_name.clone()} " · " {user.role.as_str()}
+                                    </span>
+                                    <ActionForm action=sign_out>
+                                        <button type="submit" class="link">"Sign out"</button>
+                                    </ActionForm>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        _ => view! { <nav></nav> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </header>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,327 @@
+//! Types shared by the browser, the server functions and the JSON API.
+//!
+//! They are plain data: the rules that apply to them live in `validation` (shared) and in
+//! the server's service layer.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[cfg(feature = "ssr")]
+use utoipa::ToSchema;
+
+/// What a signed-in user may do. An admin can do everything an approver can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Requester,
+    Approver,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Requester, Role::Approver, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Requester => "requester",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Approvers and admins review requests and manage environments.
+    pub fn is_platform(self) -> bool {
+        matches!(self, Role::Approver | Role::Admin)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team: String,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(default)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub display_name: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = String, example = "requester"))]
+    pub role: String,
+    pub team: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(default)]
+pub struct UserPatch {
+    pub role: Option<String>,
+    pub team: Option<String>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// Parameters of an environment's cluster stack, named as in the template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ClusterParameters {
+    #[serde(rename = "InstanceType")]
+    pub instance_type: String,
+    #[serde(rename = "DesiredCapacity")]
+    pub desired_capacity: u32,
+    #[serde(rename = "MaxSize")]
+    pub max_size: u32,
+    /// An AMI id or SSM parameter name; absent means the template's default
+    /// (the latest ECS-optimized Amazon Linux 2 AMI).
+    #[serde(rename = "ECSAMI", default, skip_serializing_if = "Option::is_none")]
+    pub ecs_ami: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EnvironmentStatus {
+    NotDeployed,
+    Deploying,
+    Ready,
+    Failed,
+}
+
+impl EnvironmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvironmentStatus::NotDeployed => "not_deployed",
+            EnvironmentStatus::Deploying => "deploying",
+            EnvironmentStatus::Ready => "ready",
+            EnvironmentStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::NotDeployed, Self::Deploying, Self::Ready, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Environment {
+    pub name: String,
+    pub region: String,
+    pub stack_name: String,
+    pub parameters: ClusterParameters,
+    pub status: EnvironmentStatus,
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// What a requester asks for: one public API behind the environment's load balancer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(default)]
+pub struct RequestInput {
+    pub environment: String,
+    pub service_name: String,
+    pub description: String,
+    pub image_url: String,
+    pub container_port: u32,
+    pub cpu: u32,
+    pub memory: u32,
+    pub desired_count: u32,
+    pub path: String,
+    pub health_check_path: String,
+    pub task_role_arn: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    PendingReview,
+    ChangesRequested,
+    Rejected,
+    Approved,
+    Deploying,
+    Deployed,
+    Failed,
+    DecommissionRequested,
+    Decommissioning,
+    Decommissioned,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 10] = [
+        RequestStatus::PendingReview,
+        RequestStatus::ChangesRequested,
+        RequestStatus::Rejected,
+        RequestStatus::Approved,
+        RequestStatus::Deploying,
+        RequestStatus::Deployed,
+        RequestStatus::Failed,
+        RequestStatus::DecommissionRequested,
+        RequestStatus::Decommissioning,
+        RequestStatus::Decommissioned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::PendingReview => "pending_review",
+            RequestStatus::ChangesRequested => "changes_requested",
+            RequestStatus::Rejected => "rejected",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Deploying => "deploying",
+            RequestStatus::Deployed => "deployed",
+            RequestStatus::Failed => "failed",
+            RequestStatus::DecommissionRequested => "decommission_requested",
+            RequestStatus::Decommissioning => "decommissioning",
+            RequestStatus::Decommissioned => "decommissioned",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RequestStatus::PendingReview => "Pending review",
+            RequestStatus::ChangesRequested => "Changes requested",
+            RequestStatus::Rejected => "Rejected",
+            RequestStatus::Approved => "Approved",
+            RequestStatus::Deploying => "Deploying",
+            RequestStatus::Deployed => "Deployed",
+            RequestStatus::Failed => "Failed",
+            RequestStatus::DecommissionRequested => "Decommission requested",
+            RequestStatus::Decommissioning => "Decommissioning",
+            RequestStatus::Decommissioned => "Decommissioned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// A request in one of these states no longer holds its name, path or priority.
+    pub fn releases_claims(self) -> bool {
+        matches!(self, RequestStatus::Rejected | RequestStatus::Decommissioned)
+    }
+
+    /// The requester may edit (and so resubmit) the request in these states.
+    pub fn editable(self) -> bool {
+        matches!(
+            self,
+            RequestStatus::PendingReview
+                | RequestStatus::ChangesRequested
+                | RequestStatus::Deployed
+                | RequestStatus::Failed
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Parameter {
+    pub key: String,
+    pub value: String,
+}
+
+/// The input of one CloudFormation stack: its name and parameter list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct StackInput {
+    pub stack_name: String,
+    pub parameters: Vec<Parameter>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Stacks {
+    pub cluster: StackInput,
+    pub service: StackInput,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApiRequest {
+    pub id: String,
+    pub status: RequestStatus,
+    pub team: String,
+    /// Username of the requester.
+    pub requested_by: String,
+    pub environment: String,
+    pub service_name: String,
+    pub revision: u32,
+    /// The listener rule priority allocated to this API in its environment.
+    pub priority: u32,
+    pub parameters: RequestInput,
+    pub stacks: Stacks,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RequestSummary {
+    pub id: String,
+    pub status: RequestStatus,
+    pub team: String,
+    pub requested_by: String,
+    pub environment: String,
+    pub service_name: String,
+    pub path: String,
+    pub revision: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Seconds since the request was created, as the server saw it.
+    pub age_seconds: i64,
+}
+
+/// Filters of the request list; every field is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[serde(default)]
+pub struct RequestFilter {
+    pub status: Option<String>,
+    pub environment: Option<String>,
+    pub team: Option<String>,
+    pub mine: Option<bool>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError { field: field.to_string(), message: message.into() }
+    }
+}
+
+/// Look up the message for `field` in a list of field errors.
+pub fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
+    errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+}
+
+pub type Outputs = BTreeMap<String, String>;

@@ -1,0 +1,59 @@
+use crate::api::get_request;
+use crate::components::{ErrorNote, StackTable, StatusBadge};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn RequestDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let request = Resource::new(id, get_request);
+    view! {
+        <section class="page">
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match request.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(r) => {
+                            let p = r.parameters.clone();
+                            let edit = r.status.editable().then(|| format!("/requests/{}/edit", r.id));
+                            view! {
+                                <div class="page-head">
+                                    <h1>{r.service_name.clone()} " " <StatusBadge status=r.status/></h1>
+                                    {edit.map(|href| view! { <a class="button" href=href>"Edit (new revision)"</a> })}
+                                </div>
+                                <dl class="facts" id="request-facts">
+                                    <dt>"Environment"</dt><dd>{r.environment.clone()}</dd>
+                                    <dt>"Team"</dt><dd>{r.team.clone()}</dd>
+                                    <dt>"Requested by"</dt><dd>{r.requested_by.clone()}</dd>
+                                    <dt>"Revision"</dt><dd>{r.revision}</dd>
+                                    <dt>"Listener priority"</dt><dd>{r.priority}</dd>
+                                    <dt>"Created"</dt><dd>{r.created_at.clone()}</dd>
+                                    <dt>"Updated"</dt><dd>{r.updated_at.clone()}</dd>
+                                </dl>
+                                <h2>"Request"</h2>
+                                <p class="description">{p.description.clone()}</p>
+                                <dl class="facts">
+                                    <dt>"Image"</dt><dd><code>{p.image_url.clone()}</code></dd>
+                                    <dt>"Container port"</dt><dd>{p.container_port}</dd>
+                                    <dt>"CPU units"</dt><dd>{p.cpu}</dd>
+                                    <dt>"Memory"</dt><dd>{p.memory} " MiB"</dd>
+                                    <dt>"Desired count"</dt><dd>{p.desired_count}</dd>
+                                    <dt>"Path"</dt><dd><code>{p.path.clone()}</code></dd>
+                                    <dt>"Health check"</dt><dd><code>{p.health_check_path.clone()}</code></dd>
+                                    <dt>"Task role"</dt><dd>{p.task_role_arn.clone().unwrap_or_else(|| "none".into())}</dd>
+                                </dl>
+                                <h2>"Stack parameters"</h2>
+                                <div class="stacks">
+                                    <StackTable title="Cluster stack" stack=r.stacks.cluster.clone()/>
+                                    <StackTable title="Service stack" stack=r.stacks.service.clone()/>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

@@ -1,0 +1,95 @@
+//! Admin page: every account, a form to add one and a form per account to change it.
+
+use crate::api::{list_users, CreateUser, UpdateUser};
+use crate::components::ErrorNote;
+use crate::model::{error_for, Role, User};
+use leptos::prelude::*;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let update = ServerAction::<UpdateUser>::new();
+    let users = Resource::new(move || (create.version().get(), update.version().get()), |_| list_users());
+    let create_errors = move || create.value().get().and_then(Result::err);
+    let create_message = move |field: &'static str| {
+        create_errors().and_then(|e| error_for(&e.field_errors(), field).map(str::to_string))
+    };
+    let update_error = move || update.value().get().and_then(Result::err);
+
+    view! {
+        <section class="page">
+            <h1>"Users"</h1>
+            {move || update_error().map(|e| view! { <ErrorNote error=e/> })}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(users) => view! {
+                            <table class="list" id="user-list">
+                                <thead>
+                                    <tr>
+                                        <th>"Username"</th><th>"Display name"</th><th>"Role"</th><th>"Team"</th>
+                                        <th>"Disabled"</th><th>"New password"</th><th></th>
+                                    </tr>
+                                </thead>
+                                <tbody>{users.into_iter().map(|u| view! { <UserRow user=u action=update/> }).collect_view()}</tbody>
+                            </table>
+                        }
+                            .into_any(),
+                    }
+                })}
+            </Transition>
+            <h2>"Add a user"</h2>
+            <ActionForm action=create attr:class="inline-form" attr:id="new-user">
+                <label>"Username" <input name="user[username]" required/></label>
+                <span class="field-error">{move || create_message("username")}</span>
+                <label>"Display name" <input name="user[display_name]" required/></label>
+                <span class="field-error">{move || create_message("display_name")}</span>
+                <label>"Password" <input type="password" name="user[password]" autocomplete="new-password" required/></label>
+                <span class="field-error">{move || create_message("password")}</span>
+                <label>"Role" <RoleSelect name="user[role]" current=Role::Requester/></label>
+                <label>"Team" <input name="user[team]" required/></label>
+                <span class="field-error">{move || create_message("team")}</span>
+                {move || {
+                    create_errors()
+                        .filter(|e| e.field_errors().is_empty())
+                        .map(|e| view! { <ErrorNote error=e/> })
+                }}
+                <button type="submit">"Add user"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn RoleSelect(name: &'static str, current: Role) -> impl IntoView {
+    view! {
+        <select name=name>
+            {Role::ALL
+                .into_iter()
+                .map(|r| view! { <option value=r.as_str() selected=r == current>{r.as_str()}</option> })
+                .collect_view()}
+        </select>
+    }
+}
+
+#[component]
+fn UserRow(user: User, action: ServerAction<UpdateUser>) -> impl IntoView {
+    let form_id = format!("user-{}", user.id);
+    view! {
+        <tr class:disabled=user.disabled>
+            <td>{user.username.clone()}</td>
+            <td><input form=form_id.clone() name="form[display_name]" value=user.display_name.clone()/></td>
+            <td><RoleSelect name="form[role]" current=user.role attr:form=form_id.clone()/></td>
+            <td><input form=form_id.clone() name="form[team]" value=user.team.clone() size="10"/></td>
+            <td><input form=form_id.clone() type="checkbox" name="form[disabled]" value="on" checked=user.disabled/></td>
+            <td><input form=form_id.clone() type="password" name="form[password]" autocomplete="new-password" placeholder="unchanged"/></td>
+            <td>
+                <ActionForm action=action attr:id=form_id>
+                    <input type="hidden" name="id" value=user.id.clone()/>
+                    <button type="submit">"Save"</button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+}

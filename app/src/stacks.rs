@@ -1,0 +1,150 @@
+//! Renders the input of the two CloudFormation stacks from typed values. Shared with the
+//! browser so the request form previews exactly what the server will deploy.
+
+use crate::model::{ClusterParameters, Parameter, RequestInput, StackInput, Stacks};
+
+/// ALB target group names: at most 32 characters, alphanumerics and hyphens.
+pub const TARGET_GROUP_NAME_MAX: usize = 32;
+
+pub fn cluster_stack_name(environment: &str) -> String {
+    format!("berth-{environment}-cluster")
+}
+
+pub fn service_stack_name(environment: &str, service: &str) -> String {
+    format!("berth-{environment}-{service}")
+}
+
+/// `<environment>-<service>` when it fits; otherwise a prefix of it plus a hash of the whole,
+/// so the name stays the same for the same API and differs between APIs.
+pub fn target_group_name(environment: &str, service: &str) -> String {
+    let full = format!("{environment}-{service}");
+    if full.len() <= TARGET_GROUP_NAME_MAX {
+        return full;
+    }
+    let hash = format!("{:08x}", fnv1a(full.as_bytes()) as u32);
+    let keep = TARGET_GROUP_NAME_MAX - hash.len() - 1;
+    let prefix = full[..keep].trim_end_matches('-');
+    format!("{prefix}-{hash}")
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn param(key: &str, value: impl ToString) -> Parameter {
+    Parameter { key: key.to_string(), value: value.to_string() }
+}
+
+pub fn cluster_stack(environment: &str, cluster: &ClusterParameters) -> StackInput {
+    let mut parameters = vec![
+        param("InstanceType", &cluster.instance_type),
+        param("DesiredCapacity", cluster.desired_capacity),
+        param("MaxSize", cluster.max_size),
+    ];
+    if let Some(ami) = &cluster.ecs_ami {
+        parameters.push(param("ECSAMI", ami));
+    }
+    StackInput { stack_name: cluster_stack_name(environment), parameters }
+}
+
+/// The service stack; `priority` is `None` in a preview, before the server allocates one.
+pub fn service_stack(input: &RequestInput, priority: Option<u32>) -> StackInput {
+    let priority = priority.map_or_else(|| "assigned on submit".to_string(), |p| p.to_string());
+    let mut parameters = vec![
+        param("StackName", cluster_stack_name(&input.environment)),
+        param("ServiceName", &input.service_name),
+        param("ImageUrl", &input.image_url),
+        param("ContainerPort", input.container_port),
+        param("ContainerCpu", input.cpu),
+        param("ContainerMemory", input.memory),
+        param("Path", &input.path),
+        param("Priority", priority),
+        param("DesiredCount", input.desired_count),
+        param("HealthCheckPath", &input.health_check_path),
+        param("TargetGroupName", target_group_name(&input.environment, &input.service_name)),
+    ];
+    if let Some(role) = &input.task_role_arn {
+        parameters.push(param("Role", role));
+    }
+    StackInput { stack_name: service_stack_name(&input.environment, &input.service_name), parameters }
+}
+
+pub fn render(cluster: &ClusterParameters, input: &RequestInput, priority: Option<u32>) -> Stacks {
+    Stacks { cluster: cluster_stack(&input.environment, cluster), service: service_stack(input, priority) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> RequestInput {
+        RequestInput {
+            environment: "staging".into(),
+            service_name: "orders".into(),
+            description: "d".into(),
+            image_url: "nginx:1.27".into(),
+            container_port: 8080,
+            cpu: 256,
+            memory: 512,
+            desired_count: 2,
+            path: "/orders*".into(),
+            health_check_path: "/health".into(),
+            task_role_arn: None,
+        }
+    }
+
+    fn cluster() -> ClusterParameters {
+        ClusterParameters { instance_type: "t3.medium".into(), desired_capacity: 2, max_size: 4, ecs_ami: None }
+    }
+
+    fn value<'a>(stack: &'a StackInput, key: &str) -> Option<&'a str> {
+        stack.parameters.iter().find(|p| p.key == key).map(|p| p.value.as_str())
+    }
+
+    #[test]
+    fn renders_both_stacks() {
+        let stacks = render(&cluster(), &input(), Some(7));
+        assert_eq!(stacks.cluster.stack_name, "berth-staging-cluster");
+        assert_eq!(value(&stacks.cluster, "InstanceType"), Some("t3.medium"));
+        assert_eq!(value(&stacks.cluster, "ECSAMI"), None);
+        assert_eq!(stacks.service.stack_name, "berth-staging-orders");
+        assert_eq!(value(&stacks.service, "StackName"), Some("berth-staging-cluster"));
+        assert_eq!(value(&stacks.service, "Priority"), Some("7"));
+        assert_eq!(value(&stacks.service, "ContainerCpu"), Some("256"));
+        assert_eq!(value(&stacks.service, "TargetGroupName"), Some("staging-orders"));
+        assert_eq!(value(&stacks.service, "Role"), None);
+    }
+
+    #[test]
+    fn optional_parameters_appear_when_set() {
+        let mut i = input();
+        i.task_role_arn = Some("arn:aws:iam::123456789012:role/x".into());
+        let mut c = cluster();
+        c.ecs_ami = Some("ami-0123456789abcdef0".into());
+        let stacks = render(&c, &i, None);
+        assert_eq!(value(&stacks.service, "Role"), Some("arn:aws:iam::123456789012:role/x"));
+        assert_eq!(value(&stacks.cluster, "ECSAMI"), Some("ami-0123456789abcdef0"));
+        assert_eq!(value(&stacks.service, "Priority"), Some("assigned on submit"));
+    }
+
+    #[test]
+    fn target_group_names_fit_and_stay_distinct() {
+        let long_a = target_group_name("production-eu-west", "customer-accounts-service-v2");
+        let long_b = target_group_name("production-eu-west", "customer-accounts-service-v3");
+        for name in [&long_a, &long_b] {
+            assert!(name.len() <= TARGET_GROUP_NAME_MAX, "{name}");
+            assert!(!name.starts_with('-') && !name.ends_with('-'), "{name}");
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{name}");
+        }
+        assert_ne!(long_a, long_b);
+        assert_eq!(long_a, target_group_name("production-eu-west", "customer-accounts-service-v2"));
+    }
+
+    #[test]
+    fn stack_names_are_valid_for_cloudformation() {
+        let name = service_stack_name(&"e".repeat(20), &"s".repeat(40));
+        assert!(name.len() <= 128);
+        assert!(name.starts_with(|c: char| c.is_ascii_alphabetic()));
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+}

@@ -1,0 +1,653 @@
+//! Every rule about what a user may type, compiled into both the browser (for messages as
+//! the user types) and the server (the authority). Each rule returns one message per field,
+//! worded for the person filling in the form.
+
+use crate::instance_types;
+use crate::model::{ClusterParameters, FieldError, NewUser, RequestInput, Role, UserPatch};
+use serde::{Deserialize, Serialize};
+
+pub const SERVICE_NAME_MAX: usize = 40;
+pub const ENVIRONMENT_NAME_MAX: usize = 20;
+pub const DESCRIPTION_MAX: usize = 1000;
+pub const IMAGE_MAX: usize = 255;
+/// ALB path-pattern values are limited to 128 characters.
+pub const PATH_MAX: usize = 128;
+pub const HEALTH_CHECK_PATH_MAX: usize = 1024;
+pub const CPU_MIN: u32 = 128;
+pub const CPU_MAX: u32 = 10240;
+pub const MEMORY_MIN: u32 = 128;
+pub const MEMORY_MAX: u32 = 122_880;
+pub const DESIRED_COUNT_MAX: u32 = 50;
+pub const PASSWORD_MIN: usize = 10;
+
+/// The request form as typed: every field a string, so that "abc" in a number field
+/// becomes a message next to that field rather than a failed submission.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestDraft {
+    pub environment: String,
+    pub service_name: String,
+    pub description: String,
+    pub image_url: String,
+    pub container_port: String,
+    pub cpu: String,
+    pub memory: String,
+    pub desired_count: String,
+    pub path: String,
+    pub health_check_path: String,
+    pub task_role_arn: String,
+}
+
+impl RequestDraft {
+    /// A new form, filled with the defaults most APIs start from.
+    pub fn new_form(environment: &str) -> Self {
+        RequestDraft {
+            environment: environment.to_string(),
+            image_url: "nginx:latest".into(),
+            container_port: "80".into(),
+            cpu: "256".into(),
+            memory: "512".into(),
+            desired_count: "2".into(),
+            health_check_path: "/".into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn from_input(input: &RequestInput) -> Self {
+        RequestDraft {
+            environment: input.environment.clone(),
+            service_name: input.service_name.clone(),
+            description: input.description.clone(),
+            image_url: input.image_url.clone(),
+            container_port: input.container_port.to_string(),
+            cpu: input.cpu.to_string(),
+            memory: input.memory.to_string(),
+            desired_count: input.desired_count.to_string(),
+            path: input.path.clone(),
+            health_check_path: input.health_check_path.clone(),
+            task_role_arn: input.task_role_arn.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Turns the typed text into a request, or says what is wrong with each field.
+    /// Numbers that do not parse are reported here; every other rule is in
+    /// [`validate_request`].
+    pub fn parse(&self, cluster: Option<&ClusterParameters>) -> Result<RequestInput, Vec<FieldError>> {
+        let (input, mut errors) = self.read();
+        let parse_failed: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+        errors.extend(
+            validate_request(&input, cluster)
+                .into_iter()
+                .filter(|e| !parse_failed.contains(&e.field)),
+        );
+        if errors.is_empty() {
+            Ok(input)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The request as typed so far, for the preview: a number that does not parse reads as 0.
+    pub fn lenient(&self) -> RequestInput {
+        self.read().0
+    }
+
+    fn read(&self) -> (RequestInput, Vec<FieldError>) {
+        let mut errors = Vec::new();
+        let mut number = |field: &str, label: &str, text: &str| -> u32 {
+            match text.trim().parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => {
+                    errors.push(FieldError::new(field, format!("{label} must be a whole number")));
+                    0
+                }
+            }
+        };
+        let input = RequestInput {
+            environment: self.environment.trim().to_string(),
+            service_name: self.service_name.trim().to_string(),
+            description: self.description.trim().to_string(),
+            image_url: self.image_url.trim().to_string(),
+            container_port: number("container_port", "Container port", &self.container_port),
+            cpu: number("cpu", "CPU units", &self.cpu),
+            memory: number("memory", "Memory", &self.memory),
+            desired_count: number("desired_count", "Desired count", &self.desired_count),
+            path: self.path.trim().to_string(),
+            health_check_path: self.health_check_path.trim().to_string(),
+            task_role_arn: Some(self.task_role_arn.trim().to_string()).filter(|s| !s.is_empty()),
+        };
+        (input, errors)
+    }
+}
+
+/// Checks a request on its own and, when the environment is known, against the
+/// environment's instance type. Returns one error per bad field (empty when valid).
+pub fn validate_request(input: &RequestInput, cluster: Option<&ClusterParameters>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut check = |field: &str, result: Result<(), String>| {
+        if let Err(message) = result {
+            errors.push(FieldError::new(field, message));
+        }
+    };
+    check("environment", required("Environment", &input.environment));
+    check("service_name", service_name(&input.service_name));
+    check("description", description(&input.description));
+    check("image_url", image_url(&input.image_url));
+    check("container_port", container_port(input.container_port));
+    check("cpu", cpu(input.cpu, cluster));
+    check("memory", memory(input.memory, cluster));
+    check("desired_count", desired_count(input.desired_count));
+    check("path", path_pattern(&input.path));
+    check("health_check_path", health_check_path(&input.health_check_path));
+    if let Some(arn) = &input.task_role_arn {
+        check("task_role_arn", role_arn(arn));
+    }
+    errors
+}
+
+fn required(label: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        Err(format!("{label} is required"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A DNS-style label: it becomes part of stack, service and target-group names.
+fn dns_label(label: &str, value: &str, max: usize) -> Result<(), String> {
+    required(label, value)?;
+    if value.len() > max {
+        return Err(format!("{label} must be at most {max} characters"));
+    }
+    if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!("{label} must start with a lowercase letter"));
+    }
+    if !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(format!("{label} may contain only lowercase letters, digits and hyphens"));
+    }
+    if value.ends_with('-') {
+        return Err(format!("{label} must not end with a hyphen"));
+    }
+    if value.contains("--") {
+        return Err(format!("{label} must not contain two hyphens in a row"));
+    }
+    Ok(())
+}
+
+pub fn service_name(value: &str) -> Result<(), String> {
+    if value.len() < 2 && !value.is_empty() {
+        return Err("Service name must be at least 2 characters".into());
+    }
+    dns_label("Service name", value, SERVICE_NAME_MAX)
+}
+
+pub fn environment_name(value: &str) -> Result<(), String> {
+    dns_label("Environment name", value, ENVIRONMENT_NAME_MAX)
+}
+
+fn description(value: &str) -> Result<(), String> {
+    required("Description", value)?;
+    if value.chars().count() > DESCRIPTION_MAX {
+        return Err(format!("Description must be at most {DESCRIPTION_MAX} characters"));
+    }
+    Ok(())
+}
+
+/// A container image reference: `[registry[:port]/]repository[:tag][@digest]`.
+pub fn image_url(value: &str) -> Result<(), String> {
+    required("Container image", value)?;
+    if value.len() > IMAGE_MAX {
+        return Err(format!("Container image must be at most {IMAGE_MAX} characters"));
+    }
+    if value.chars().any(char::is_whitespace) {
+        return Err("Container image must not contain spaces".into());
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
+    if !value.chars().all(allowed) {
+        return Err("Container image may contain only letters, digits and . _ - / : @".into());
+    }
+    if !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("Container image must start with a letter or digit".into());
+    }
+    let without_digest = value.split('@').next().unwrap_or(value);
+    let last_slash = without_digest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let repository = match without_digest[last_slash..].find(':') {
+        Some(colon) => &without_digest[..last_slash + colon],
+        None => without_digest,
+    };
+    let repository_path = repository.split_once('/').map_or(repository, |(host, rest)| {
+        // The first component is a registry host only when it looks like one.
+        if host.contains('.') || host.contains(':') || host == "localhost" {
+            rest
+        } else {
+            repository
+        }
+    });
+    if repository_path.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err("Container image repository names must be lowercase".into());
+    }
+    if repository_path.is_empty() || repository_path.ends_with('/') || value.ends_with(':') {
+        return Err("Container image is not a valid image reference".into());
+    }
+    Ok(())
+}
+
+fn container_port(value: u32) -> Result<(), String> {
+    if (1..=65535).contains(&value) {
+        Ok(())
+    } else {
+        Err("Container port must be between 1 and 65535".into())
+    }
+}
+
+fn cpu(value: u32, cluster: Option<&ClusterParameters>) -> Result<(), String> {
+    if !(CPU_MIN..=CPU_MAX).contains(&value) {
+        return Err(format!("CPU units must be between {CPU_MIN} and {CPU_MAX} (1024 = one vCPU)"));
+    }
+    if let Some(instance) = cluster.and_then(|c| instance_types::find(&c.instance_type)) {
+        if value > instance.cpu_units() {
+            return Err(format!(
+                "{value} CPU units do not fit on a {} ({} vCPU = {} units)",
+                instance.name,
+                instance.vcpus,
+                instance.cpu_units()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn memory(value: u32, cluster: Option<&ClusterParameters>) -> Result<(), String> {
+    if !(MEMORY_MIN..=MEMORY_MAX).contains(&value) {
+        return Err(format!("Memory must be between {MEMORY_MIN} and {MEMORY_MAX} MiB"));
+    }
+    if let Some(instance) = cluster.and_then(|c| instance_types::find(&c.instance_type)) {
+        if value > instance.usable_memory_mib() {
+            return Err(format!(
+                "{value} MiB does not fit on a {} (at most {} MiB is available to containers)",
+                instance.name,
+                instance.usable_memory_mib()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn desired_count(value: u32) -> Result<(), String> {
+    if (1..=DESIRED_COUNT_MAX).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("Desired count must be between 1 and {DESIRED_COUNT_MAX}"))
+    }
+}
+
+/// Characters an ALB path-pattern condition accepts (plus the wildcards `*` and `?`).
+fn path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_-.$/~\"'@:+&*?".contains(c)
+}
+
+pub fn path_pattern(value: &str) -> Result<(), String> {
+    required("Path", value)?;
+    if !value.starts_with('/') {
+        return Err("Path must start with /".into());
+    }
+    if value.len() > PATH_MAX {
+        return Err(format!("Path must be at most {PATH_MAX} characters"));
+    }
+    if !value.chars().all(path_char) {
+        return Err("Path may contain only letters, digits, * ? and _ - . $ / ~ \" ' @ : + &".into());
+    }
+    if value.trim_start_matches('/').trim_start_matches('*').is_empty() {
+        return Err("Path must name a prefix such as /orders*; / and /* belong to the load balancer's default".into());
+    }
+    Ok(())
+}
+
+fn health_check_path(value: &str) -> Result<(), String> {
+    required("Health-check path", value)?;
+    if !value.starts_with('/') {
+        return Err("Health-check path must start with /".into());
+    }
+    if value.len() > HEALTH_CHECK_PATH_MAX {
+        return Err(format!("Health-check path must be at most {HEALTH_CHECK_PATH_MAX} characters"));
+    }
+    if value.contains(['*', '?']) || !value.chars().all(path_char) {
+        return Err("Health-check path must be a plain path without wildcards or a query".into());
+    }
+    Ok(())
+}
+
+/// `arn:<partition>:iam::<12 digits>:role/<path and name>`
+pub fn role_arn(value: &str) -> Result<(), String> {
+    let message = || "Task role must be an IAM role ARN like arn:aws:iam::123456789012:role/my-api".to_string();
+    let mut parts = value.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(message());
+    };
+    let name = resource.strip_prefix("role/").ok_or_else(message)?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 512
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
+    if !partition.starts_with("aws") || account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) || !name_ok {
+        return Err(message());
+    }
+    Ok(())
+}
+
+pub fn username(value: &str) -> Result<(), String> {
+    required("Username", value)?;
+    if !(2..=64).contains(&value.len()) {
+        return Err("Username must be 2 to 64 characters".into());
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
+        return Err("Username may contain only letters, digits and . _ - @".into());
+    }
+    Ok(())
+}
+
+pub fn password(value: &str) -> Result<(), String> {
+    if value.chars().count() < PASSWORD_MIN {
+        return Err(format!("Password must be at least {PASSWORD_MIN} characters"));
+    }
+    if value.len() > 1024 {
+        return Err("Password must be at most 1024 bytes".into());
+    }
+    Ok(())
+}
+
+fn display_name(value: &str) -> Result<(), String> {
+    required("Display name", value)?;
+    if value.chars().count() > 100 {
+        return Err("Display name must be at most 100 characters".into());
+    }
+    Ok(())
+}
+
+pub fn team(value: &str) -> Result<(), String> {
+    dns_label("Team", value, 40)
+}
+
+fn role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| "Role must be requester, approver or admin".to_string())
+}
+
+pub fn validate_new_user(user: &NewUser) -> Result<Role, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut check = |field: &str, result: Result<(), String>| {
+        if let Err(message) = result {
+            errors.push(FieldError::new(field, message));
+        }
+    };
+    check("username", username(&user.username));
+    check("password", password(&user.password));
+    check("display_name", display_name(&user.display_name));
+    check("team", team(&user.team));
+    let parsed = role(&user.role);
+    check("role", parsed.clone().map(|_| ()));
+    match parsed {
+        Ok(r) if errors.is_empty() => Ok(r),
+        _ => Err(errors),
+    }
+}
+
+pub fn validate_user_patch(patch: &UserPatch) -> Result<Option<Role>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut parsed_role = None;
+    if let Some(r) = &patch.role {
+        match role(r) {
+            Ok(r) => parsed_role = Some(r),
+            Err(m) => errors.push(FieldError::new("role", m)),
+        }
+    }
+    if let Some(Err(m)) = patch.team.as_deref().map(team) {
+        errors.push(FieldError::new("team", m));
+    }
+    if let Some(Err(m)) = patch.password.as_deref().map(password) {
+        errors.push(FieldError::new("password", m));
+    }
+    if let Some(Err(m)) = patch.display_name.as_deref().map(display_name) {
+        errors.push(FieldError::new("display_name", m));
+    }
+    if errors.is_empty() {
+        Ok(parsed_role)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> RequestInput {
+        RequestInput {
+            environment: "staging".into(),
+            service_name: "orders".into(),
+            description: "Order API".into(),
+            image_url: "public.ecr.aws/nginx/nginx:1.27".into(),
+            container_port: 8080,
+            cpu: 256,
+            memory: 512,
+            desired_count: 2,
+            path: "/orders*".into(),
+            health_check_path: "/health".into(),
+            task_role_arn: None,
+        }
+    }
+
+    fn fields(input: &RequestInput) -> Vec<String> {
+        validate_request(input, None).into_iter().map(|e| e.field).collect()
+    }
+
+    fn bad(mutate: impl FnOnce(&mut RequestInput)) -> Vec<String> {
+        let mut input = good();
+        mutate(&mut input);
+        fields(&input)
+    }
+
+    #[test]
+    fn a_complete_request_is_valid() {
+        assert!(validate_request(&good(), None).is_empty());
+    }
+
+    #[test]
+    fn environment_is_required() {
+        assert_eq!(bad(|i| i.environment.clear()), ["environment"]);
+    }
+
+    #[test]
+    fn service_names_are_dns_labels() {
+        for ok in ["ab", "orders", "orders-v2", "a1", &"a".repeat(SERVICE_NAME_MAX)] {
+            assert!(service_name(ok).is_ok(), "{ok} should be accepted");
+        }
+        for (value, message) in [
+            ("", "Service name is required"),
+            ("a", "Service name must be at least 2 characters"),
+            ("Orders", "Service name must start with a lowercase letter"),
+            ("1orders", "Service name must start with a lowercase letter"),
+            ("orders_v2", "Service name may contain only lowercase letters, digits and hyphens"),
+            ("orders-", "Service name must not end with a hyphen"),
+            ("or--ders", "Service name must not contain two hyphens in a row"),
+        ] {
+            assert_eq!(service_name(value).unwrap_err(), message, "{value}");
+        }
+        assert!(service_name(&"a".repeat(SERVICE_NAME_MAX + 1)).unwrap_err().contains("at most 40"));
+    }
+
+    #[test]
+    fn description_is_required_and_bounded() {
+        assert_eq!(bad(|i| i.description = "  ".into()), ["description"]);
+        assert_eq!(bad(|i| i.description = "x".repeat(DESCRIPTION_MAX + 1)), ["description"]);
+        assert!(bad(|i| i.description = "é".repeat(DESCRIPTION_MAX)).is_empty());
+    }
+
+    #[test]
+    fn image_references() {
+        for ok in [
+            "nginx",
+            "nginx:1.27",
+            "library/nginx:latest",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders:v1.2.3",
+            "localhost:5000/team/api:Tag_1",
+            "ghcr.io/acme/api@sha256:0123abcd",
+        ] {
+            assert!(image_url(ok).is_ok(), "{ok} should be accepted: {:?}", image_url(ok));
+        }
+        for bad in ["", "nginx latest", "Nginx", "acme/Orders:v1", "-nginx", "nginx:", "nginx!", "ghcr.io/"] {
+            assert!(image_url(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn numbers_have_ranges() {
+        assert_eq!(bad(|i| i.container_port = 0), ["container_port"]);
+        assert_eq!(bad(|i| i.container_port = 65536), ["container_port"]);
+        assert!(bad(|i| i.container_port = 65535).is_empty());
+        assert_eq!(bad(|i| i.cpu = 127), ["cpu"]);
+        assert_eq!(bad(|i| i.cpu = CPU_MAX + 1), ["cpu"]);
+        assert_eq!(bad(|i| i.memory = 64), ["memory"]);
+        assert_eq!(bad(|i| i.memory = MEMORY_MAX + 1), ["memory"]);
+        assert_eq!(bad(|i| i.desired_count = 0), ["desired_count"]);
+        assert_eq!(bad(|i| i.desired_count = DESIRED_COUNT_MAX + 1), ["desired_count"]);
+    }
+
+    #[test]
+    fn cpu_and_memory_must_fit_the_instance_type() {
+        let cluster = |t: &str| ClusterParameters {
+            instance_type: t.into(),
+            desired_capacity: 2,
+            max_size: 4,
+            ecs_ami: None,
+        };
+        let mut input = good();
+        input.cpu = 4096;
+        input.memory = 3000;
+        let errors = validate_request(&input, Some(&cluster("t3.medium")));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "cpu");
+        assert!(errors[0].message.contains("do not fit on a t3.medium"), "{}", errors[0].message);
+        assert!(validate_request(&input, Some(&cluster("m5.xlarge"))).is_empty());
+        input.cpu = 1024;
+        input.memory = 4096;
+        let errors = validate_request(&input, Some(&cluster("t3.medium")));
+        assert_eq!(errors[0].field, "memory");
+        assert!(errors[0].message.contains("does not fit on a t3.medium"));
+    }
+
+    #[test]
+    fn path_patterns() {
+        for ok in ["/orders*", "/orders", "/api/v1/orders/*", "/a?c"] {
+            assert!(path_pattern(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(path_pattern("orders").unwrap_err(), "Path must start with /");
+        assert!(path_pattern("/").unwrap_err().contains("default"));
+        assert!(path_pattern("/*").unwrap_err().contains("default"));
+        assert!(path_pattern("/orders%20").is_err());
+        assert!(path_pattern("/or ders").is_err());
+        assert!(path_pattern(&format!("/{}", "a".repeat(PATH_MAX))).is_err());
+        assert_eq!(bad(|i| i.path.clear()), ["path"]);
+    }
+
+    #[test]
+    fn health_check_paths() {
+        assert!(health_check_path("/healthz").is_ok());
+        assert!(health_check_path("healthz").is_err());
+        assert!(health_check_path("/health*").is_err());
+        assert!(health_check_path("/health?deep=1").is_err());
+        assert_eq!(bad(|i| i.health_check_path.clear()), ["health_check_path"]);
+    }
+
+    #[test]
+    fn task_role_arns() {
+        assert!(role_arn("arn:aws:iam::123456789012:role/orders-task").is_ok());
+        assert!(role_arn("arn:aws-us-gov:iam::123456789012:role/path/to/role").is_ok());
+        for bad in [
+            "",
+            "orders-task",
+            "arn:aws:iam::12345:role/x",
+            "arn:aws:iam::123456789012:user/x",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::123456789012:role/a b",
+        ] {
+            assert!(role_arn(bad).is_err(), "{bad}");
+        }
+        assert_eq!(bad(|i| i.task_role_arn = Some("nope".into())), ["task_role_arn"]);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let errors = fields(&RequestInput::default());
+        for field in [
+            "environment",
+            "service_name",
+            "description",
+            "image_url",
+            "container_port",
+            "cpu",
+            "memory",
+            "desired_count",
+            "path",
+            "health_check_path",
+        ] {
+            assert!(errors.contains(&field.to_string()), "{field} missing from {errors:?}");
+        }
+    }
+
+    #[test]
+    fn a_draft_reports_unparsable_numbers_once() {
+        let mut draft = RequestDraft::from_input(&good());
+        draft.cpu = "lots".into();
+        draft.memory = " 1024 ".into();
+        let errors = draft.parse(None).unwrap_err();
+        assert_eq!(errors, vec![FieldError::new("cpu", "CPU units must be a whole number")]);
+        draft.cpu = "512".into();
+        let input = draft.parse(None).unwrap();
+        assert_eq!((input.cpu, input.memory), (512, 1024));
+    }
+
+    #[test]
+    fn a_draft_trims_and_drops_an_empty_role() {
+        let mut draft = RequestDraft::from_input(&good());
+        draft.service_name = "  orders ".into();
+        draft.task_role_arn = "  ".into();
+        let input = draft.parse(None).unwrap();
+        assert_eq!(input.service_name, "orders");
+        assert_eq!(input.task_role_arn, None);
+    }
+
+    #[test]
+    fn new_users() {
+        let user = NewUser {
+            username: "alice".into(),
+            password: "correct horse battery".into(),
+            display_name: "Alice".into(),
+            role: "requester".into(),
+            team: "payments".into(),
+        };
+        assert_eq!(validate_new_user(&user), Ok(Role::Requester));
+        let bad = NewUser { username: "a b".into(), password: "short".into(), role: "boss".into(), team: "".into(), ..user };
+        let fields: Vec<_> = validate_new_user(&bad).unwrap_err().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["username", "password", "team", "role"]);
+    }
+
+    #[test]
+    fn user_patches() {
+        assert_eq!(validate_user_patch(&UserPatch::default()), Ok(None));
+        let patch = UserPatch { role: Some("approver".into()), ..Default::default() };
+        assert_eq!(validate_user_patch(&patch), Ok(Some(Role::Approver)));
+        let patch = UserPatch { role: Some("root".into()), password: Some("x".into()), ..Default::default() };
+        let fields: Vec<_> = validate_user_patch(&patch).unwrap_err().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["role", "password"]);
+    }
+
+    #[test]
+    fn environment_names() {
+        assert!(environment_name("staging").is_ok());
+        assert!(environment_name("prod-eu-1").is_ok());
+        assert!(environment_name("Prod").is_err());
+        assert!(environment_name(&"a".repeat(ENVIRONMENT_NAME_MAX + 1)).is_err());
+    }
+}

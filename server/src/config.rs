@@ -1,0 +1,164 @@
+//! Configuration: a TOML file (optional) overridden by the `BERTH_*` environment variables
+//! fixed in the API contract. Every setting has a default, so `berth` runs with none.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `BERTH_ADDR`
+    pub addr: SocketAddr,
+    /// `BERTH_DATABASE_URL`; the file is created if missing.
+    pub database_url: String,
+    /// `BERTH_ADMIN_PASSWORD`: the first admin's password; generated and logged when unset.
+    pub admin_password: Option<String>,
+    /// Mark the session cookie `Secure`; turn on whenever Berth is served over HTTPS.
+    pub secure_cookies: bool,
+    /// Sign users out after this long without a request.
+    pub session_idle_minutes: i64,
+    /// Where the compiled site (wasm, JS, CSS) is served from; `BERTH_SITE_ROOT`.
+    pub site_root: PathBuf,
+    /// The environment created on first start, so the request form is usable at once.
+    pub default_environment: DefaultEnvironment,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DefaultEnvironment {
+    pub name: String,
+    /// Empty means the AWS region Berth runs with (`AWS_REGION`), else us-east-1.
+    pub region: String,
+    pub instance_type: String,
+    pub desired_capacity: u32,
+    pub max_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: "127.0.0.1:3000".parse().expect("valid default address"),
+            database_url: "sqlite://berth.db".into(),
+            admin_password: None,
+            secure_cookies: false,
+            session_idle_minutes: 8 * 60,
+            site_root: "target/site".into(),
+            default_environment: DefaultEnvironment::default(),
+        }
+    }
+}
+
+impl Default for DefaultEnvironment {
+    fn default() -> Self {
+        DefaultEnvironment {
+            name: "staging".into(),
+            region: String::new(),
+            instance_type: "t3.medium".into(),
+            desired_capacity: 2,
+            max_size: 4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid {name}: {message}")]
+    Env { name: &'static str, message: String },
+}
+
+impl Config {
+    /// Reads `BERTH_CONFIG` (or `berth.toml` when it exists), then the environment.
+    pub fn load() -> Result<Config, ConfigError> {
+        Self::load_from(|name| std::env::var(name).ok())
+    }
+
+    fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let file = env("BERTH_CONFIG").map(PathBuf::from).or_else(|| {
+            let default = PathBuf::from("berth.toml");
+            default.exists().then_some(default)
+        });
+        let mut config = match file {
+            Some(path) => Self::read_file(&path)?,
+            None => Config::default(),
+        };
+        if let Some(addr) = env("BERTH_ADDR") {
+            config.addr = addr
+                .parse()
+                .map_err(|e| ConfigError::Env { name: "BERTH_ADDR", message: format!("{addr}: {e}") })?;
+        }
+        if let Some(url) = env("BERTH_DATABASE_URL") {
+            config.database_url = url;
+        }
+        if let Some(password) = env("BERTH_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
+            config.admin_password = Some(password);
+        }
+        if let Some(root) = env("BERTH_SITE_ROOT") {
+            config.site_root = root.into();
+        }
+        if config.default_environment.region.is_empty() {
+            config.default_environment.region = env("AWS_REGION")
+                .or_else(|| env("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into());
+        }
+        Ok(config)
+    }
+
+    fn read_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load_from(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database_url, "sqlite://berth.db");
+        assert_eq!(config.default_environment.region, "us-east-1");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.toml");
+        std::fs::write(&file, "addr = \"127.0.0.1:4000\"\nsecure_cookies = true\n[default_environment]\nname = \"dev\"\n").unwrap();
+        let config = load(&[
+            ("BERTH_CONFIG", file.to_str().unwrap()),
+            ("BERTH_DATABASE_URL", "sqlite://x.db"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .unwrap();
+        assert_eq!(config.addr.port(), 4000);
+        assert!(config.secure_cookies);
+        assert_eq!(config.database_url, "sqlite://x.db");
+        assert_eq!(config.default_environment.name, "dev");
+        assert_eq!(config.default_environment.region, "eu-west-1");
+        let config = load(&[("BERTH_CONFIG", file.to_str().unwrap()), ("BERTH_ADDR", "127.0.0.1:5000")]).unwrap();
+        assert_eq!(config.addr.port(), 5000);
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        assert!(matches!(load(&[("BERTH_ADDR", "nowhere")]), Err(ConfigError::Env { name: "BERTH_ADDR", .. })));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        assert!(matches!(load(&[("BERTH_CONFIG", file.to_str().unwrap())]), Err(ConfigError::Parse { .. })));
+    }
+}

@@ -1,0 +1,82 @@
+//! SQL for environments (one cluster stack each).
+
+use super::{Db, Tx};
+use app::model::{ClusterParameters, Environment, EnvironmentStatus};
+use app::stacks::cluster_stack_name;
+use sqlx::SqliteExecutor;
+
+#[derive(sqlx::FromRow)]
+struct EnvironmentRow {
+    name: String,
+    region: String,
+    instance_type: String,
+    desired_capacity: i64,
+    max_size: i64,
+    ecs_ami: Option<String>,
+    status: String,
+    outputs: String,
+}
+
+impl EnvironmentRow {
+    fn into_environment(self) -> Environment {
+        Environment {
+            stack_name: cluster_stack_name(&self.name),
+            name: self.name,
+            region: self.region,
+            parameters: ClusterParameters {
+                instance_type: self.instance_type,
+                desired_capacity: self.desired_capacity as u32,
+                max_size: self.max_size as u32,
+                ecs_ami: self.ecs_ami,
+            },
+            status: EnvironmentStatus::parse(&self.status).unwrap_or(EnvironmentStatus::NotDeployed),
+            outputs: serde_json::from_str(&self.outputs).unwrap_or_default(),
+        }
+    }
+}
+
+const COLUMNS: &str = "name, region, instance_type, desired_capacity, max_size, ecs_ami, status, outputs";
+
+pub async fn list(db: &Db) -> Result<Vec<Environment>, sqlx::Error> {
+    let rows: Vec<EnvironmentRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments ORDER BY name")).fetch_all(db).await?;
+    Ok(rows.into_iter().map(EnvironmentRow::into_environment).collect())
+}
+
+pub async fn get(db: impl SqliteExecutor<'_>, name: &str) -> Result<Option<Environment>, sqlx::Error> {
+    let row: Option<EnvironmentRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(EnvironmentRow::into_environment))
+}
+
+pub async fn rule_capacity(tx: &mut Tx, name: &str) -> Result<u32, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT rule_capacity FROM environments WHERE name = ?")
+        .bind(name)
+        .fetch_one(&mut **tx)
+        .await
+        .map(|n| n as u32)
+}
+
+pub async fn count(tx: &mut Tx) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM environments").fetch_one(&mut **tx).await
+}
+
+pub async fn insert(tx: &mut Tx, name: &str, region: &str, p: &ClusterParameters, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO environments (name, region, instance_type, desired_capacity, max_size, ecs_ami, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(name)
+    .bind(region)
+    .bind(&p.instance_type)
+    .bind(p.desired_capacity)
+    .bind(p.max_size)
+    .bind(&p.ecs_ami)
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}

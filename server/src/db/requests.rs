@@ -1,0 +1,181 @@
+//! SQL for API requests and their revisions.
+
+use super::{Db, Tx};
+use app::model::{RequestInput, RequestStatus};
+use sqlx::{QueryBuilder, Sqlite};
+
+/// Statuses whose requests no longer hold a name, path or priority in their environment;
+/// the partial unique indexes of the `requests` table use the same list.
+const RELEASED: &str = "('rejected', 'decommissioned')";
+
+/// What a live request holds in its environment.
+#[derive(sqlx::FromRow)]
+pub struct Claim {
+    pub id: i64,
+    pub service_name: String,
+    pub path: String,
+    pub priority: i64,
+}
+
+pub async fn live_claims(tx: &mut Tx, environment: &str) -> Result<Vec<Claim>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT id, service_name, path, priority FROM requests
+         WHERE environment = ? AND status NOT IN {RELEASED} ORDER BY priority"
+    ))
+    .bind(environment)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+pub struct NewRequest<'a> {
+    pub input: &'a RequestInput,
+    pub priority: u32,
+    pub team: &'a str,
+    pub requested_by: i64,
+    pub now: &'a str,
+}
+
+pub async fn insert(tx: &mut Tx, r: NewRequest<'_>) -> Result<i64, sqlx::Error> {
+    let id = sqlx::query(
+        "INSERT INTO requests (environment, service_name, path, priority, team, requested_by, status, revision, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+    )
+    .bind(&r.input.environment)
+    .bind(&r.input.service_name)
+    .bind(&r.input.path)
+    .bind(r.priority)
+    .bind(r.team)
+    .bind(r.requested_by)
+    .bind(RequestStatus::PendingReview.as_str())
+    .bind(r.now)
+    .bind(r.now)
+    .execute(&mut **tx)
+    .await?
+    .last_insert_rowid();
+    insert_revision(tx, id, 1, r.input, r.requested_by, r.now).await?;
+    Ok(id)
+}
+
+pub async fn insert_revision(
+    tx: &mut Tx,
+    request_id: i64,
+    revision: u32,
+    input: &RequestInput,
+    created_by: i64,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO request_revisions (request_id, revision, parameters, created_by, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(request_id)
+        .bind(revision)
+        .bind(serde_json::to_string(input).expect("a request serializes"))
+        .bind(created_by)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+/// Points the request at a new revision and sends it back to review.
+pub async fn set_revision(tx: &mut Tx, id: i64, revision: u32, path: &str, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE requests SET revision = ?, path = ?, status = ?, updated_at = ? WHERE id = ?")
+        .bind(revision)
+        .bind(path)
+        .bind(RequestStatus::PendingReview.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+/// A request with its current revision's parameters.
+#[derive(sqlx::FromRow)]
+pub struct RequestRecord {
+    pub id: i64,
+    pub environment: String,
+    pub service_name: String,
+    pub priority: i64,
+    pub team: String,
+    pub requested_by_username: String,
+    pub status: String,
+    pub revision: i64,
+    pub parameters: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl RequestRecord {
+    pub fn status(&self) -> RequestStatus {
+        RequestStatus::parse(&self.status).unwrap_or(RequestStatus::Failed)
+    }
+
+    pub fn input(&self) -> Result<RequestInput, serde_json::Error> {
+        serde_json::from_str(&self.parameters)
+    }
+}
+
+pub async fn get(db: impl sqlx::SqliteExecutor<'_>, id: i64) -> Result<Option<RequestRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.environment, r.service_name, r.priority, r.team,
+                u.username AS requested_by_username, r.status, r.revision, v.parameters, r.created_at, r.updated_at
+         FROM requests r
+         JOIN users u ON u.id = r.requested_by
+         JOIN request_revisions v ON v.request_id = r.id AND v.revision = r.revision
+         WHERE r.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SummaryRow {
+    pub id: i64,
+    pub environment: String,
+    pub service_name: String,
+    pub path: String,
+    pub team: String,
+    pub requested_by_username: String,
+    pub status: String,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Default)]
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub environment: Option<String>,
+    pub team: Option<String>,
+    pub requested_by: Option<i64>,
+    /// Only requests older (smaller id) than this: the keyset cursor.
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// Newest first. Keyset pagination on the primary key keeps every page as fast as the
+/// first, whatever the table's size.
+pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<SummaryRow>, sqlx::Error> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT r.id, r.environment, r.service_name, r.path, r.team, u.username AS requested_by_username,
+                r.status, r.revision, r.created_at, r.updated_at
+         FROM requests r JOIN users u ON u.id = r.requested_by WHERE 1 = 1",
+    );
+    if let Some(status) = &f.status {
+        q.push(" AND r.status = ").push_bind(status);
+    }
+    if let Some(environment) = &f.environment {
+        q.push(" AND r.environment = ").push_bind(environment);
+    }
+    if let Some(team) = &f.team {
+        q.push(" AND r.team = ").push_bind(team);
+    }
+    if let Some(user) = f.requested_by {
+        q.push(" AND r.requested_by = ").push_bind(user);
+    }
+    if let Some(before) = f.before_id {
+        q.push(" AND r.id < ").push_bind(before);
+    }
+    q.push(" ORDER BY r.id DESC LIMIT ").push_bind(f.limit);
+    q.build_query_as().fetch_all(db).await
+}

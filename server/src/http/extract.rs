@@ -1,0 +1,70 @@
+//! Extractors: a handler's signature says whether it needs a user, and JSON bodies report
+//! bad fields the way the API contract wants (422 with the field's name).
+
+use super::error::ApiError;
+use super::AppState;
+use app::backend::Backend;
+use app::error::AppError;
+use app::model::{FieldError, User};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// The signed-in user; 401 when there is none.
+pub struct AuthUser(pub User);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        state.services.authenticate(parts).await?.map(AuthUser).ok_or(ApiError(AppError::Unauthorized))
+    }
+}
+
+/// A JSON body. A value of the wrong type is a 422 naming the field; a body that is not
+/// JSON at all is a 400.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError(AppError::BadRequest(format!("Cannot read the request body: {e}"))))?;
+        parse_json(&bytes).map(ApiJson).map_err(ApiError)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() && path != "." {
+            AppError::Validation(vec![FieldError::new(&path, inner.to_string())])
+        } else {
+            AppError::BadRequest(format!("The body is not valid JSON for this endpoint: {inner}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::RequestInput;
+
+    #[test]
+    fn a_wrong_type_names_its_field() {
+        let err = parse_json::<RequestInput>(br#"{"cpu": "lots"}"#).unwrap_err();
+        let fields: Vec<_> = err.field_errors().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["cpu"]);
+    }
+
+    #[test]
+    fn broken_json_is_a_bad_request() {
+        assert!(matches!(parse_json::<RequestInput>(b"{"), Err(AppError::BadRequest(_))));
+        assert!(matches!(parse_json::<RequestInput>(b"[1]"), Err(AppError::BadRequest(_))));
+    }
+}

@@ -1,0 +1,33 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations so it cannot drift.
+
+use super::AppState;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Berth API", version = "1", description = "Self-service public APIs on Amazon ECS. Errors are application/problem+json (RFC 9457)."),
+    paths(
+        super::session::sign_in,
+        super::session::sign_out,
+        super::session::me,
+        super::users::list,
+        super::users::create,
+        super::users::update,
+        super::environments::list,
+        super::environments::show,
+        super::requests::create,
+        super::requests::list,
+        super::requests::show,
+        super::requests::update,
+        super::probes::healthz,
+        super::probes::readyz,
+    ),
+    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "probes"))
+)]
+pub struct ApiDoc;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+}

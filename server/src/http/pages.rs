@@ -1,0 +1,57 @@
+//! The Leptos UI: pages rendered on the server, the server functions they call, and the
+//! compiled site (wasm, JS, CSS) served from the site root.
+
+use super::AppState;
+use app::backend::{Backend, SharedBackend};
+use app::{shell, App};
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::services::ServeDir;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let backend: SharedBackend = state.services.clone();
+    let routes = generate_route_list(App);
+    let options = state.leptos.clone();
+    let pkg = format!("{}/{}", options.site_root, options.site_pkg_dir);
+    Router::new()
+        .leptos_routes_with_context(state, routes, move || provide_context(backend.clone()), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
+        .nest_service("/pkg", ServeDir::new(pkg).precompressed_gzip())
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+}
+
+/// Pages other than sign-in need a session: send a signed-out visitor to the sign-in page
+/// and back here afterwards, rather than render a page of "sign in" errors.
+async fn require_sign_in(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let open = path == "/login" || path.starts_with("/_fn/");
+    if open || request.method() != axum::http::Method::GET {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match state.services.authenticate(&parts).await {
+        Ok(Some(_)) => next.run(Request::from_parts(parts, body)).await,
+        Ok(None) => {
+            let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            Redirect::to(&format!("/login?next={}", urlencode(target))).into_response()
+        }
+        Err(e) => super::error::ApiError(e).into_response(),
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

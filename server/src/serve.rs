@@ -1,0 +1,59 @@
+//! Start-up and shutdown of the server.
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::services::{environments, users, Services};
+use crate::db;
+use anyhow::Context;
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+use tower_sessions_sqlx_store::SqliteStore;
+
+/// Opens and migrates the database, and makes sure a fresh install has its first admin
+/// and default environment.
+pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+    let db = db::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))?;
+    db::migrate(&db).await.context("migrating the database")?;
+    let services = Services::new(db, Arc::new(config))?;
+    if let Some(password) = users::bootstrap_admin(&services).await.map_err(app::error::AppError::from)? {
+        tracing::warn!(
+            "created the first admin: username \"admin\", password \"{password}\". \
+             It is shown only this once; set BERTH_ADMIN_PASSWORD to choose it instead."
+        );
+    }
+    environments::ensure_default(&services).await.map_err(app::error::AppError::from)?;
+    Ok(services)
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let addr = config.addr;
+    let leptos = LeptosOptions::builder()
+        .output_name("berth")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let services = open(config).await?;
+    let store = SqliteStore::new(services.db.clone()).with_table_name("sessions").map_err(anyhow::Error::msg)?;
+    store.migrate().await.context("creating the session table")?;
+    let app = http::router(AppState { services, leptos }, store);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!("Berth is listening on http://{local}");
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,89 @@
+//! The service layer: every rule of Berth (validation, roles, state transitions, audit)
+//! lives here once. The UI's server functions reach it through the [`Backend`] trait and
+//! the JSON API calls the same trait methods.
+
+pub mod auth;
+pub mod environments;
+pub mod requests;
+pub mod users;
+
+use crate::config::Config;
+use crate::db::Db;
+use app::backend::Backend;
+use app::error::AppError;
+use app::model::*;
+use http::request::Parts;
+use std::sync::Arc;
+
+pub struct Services {
+    pub db: Db,
+    pub config: Arc<Config>,
+    /// Verified against when a username is unknown, so a wrong username costs as much time
+    /// as a wrong password and timing does not reveal which accounts exist.
+    dummy_hash: String,
+}
+
+impl Services {
+    pub fn new(db: Db, config: Arc<Config>) -> crate::error::Result<Arc<Services>> {
+        let dummy_hash = auth::hash_password("not a real password, only spent time")?;
+        Ok(Arc::new(Services { db, config, dummy_hash }))
+    }
+}
+
+fn ok<T>(result: crate::error::Result<T>) -> Result<T, AppError> {
+    result.map_err(AppError::from)
+}
+
+#[async_trait::async_trait]
+impl Backend for Services {
+    async fn authenticate(&self, parts: &Parts) -> Result<Option<User>, AppError> {
+        ok(auth::authenticate(self, parts).await)
+    }
+    async fn sign_in(&self, parts: &Parts, username: &str, password: &str) -> Result<User, AppError> {
+        ok(auth::sign_in(self, parts, username, password).await)
+    }
+    async fn sign_out(&self, parts: &Parts) -> Result<(), AppError> {
+        ok(auth::sign_out(self, parts).await)
+    }
+    async fn list_users(&self, actor: &User) -> Result<Vec<User>, AppError> {
+        ok(users::list(self, actor).await)
+    }
+    async fn create_user(&self, actor: &User, new: NewUser) -> Result<User, AppError> {
+        ok(users::create(self, actor, new).await)
+    }
+    async fn update_user(&self, actor: &User, id: &str, patch: UserPatch) -> Result<User, AppError> {
+        ok(users::update(self, actor, id, patch).await)
+    }
+    async fn list_environments(&self, _actor: &User) -> Result<Vec<Environment>, AppError> {
+        ok(environments::list(self).await)
+    }
+    async fn get_environment(&self, _actor: &User, name: &str) -> Result<Environment, AppError> {
+        ok(environments::get(self, name).await)
+    }
+    async fn create_request(&self, actor: &User, input: RequestInput) -> Result<ApiRequest, AppError> {
+        ok(requests::create(self, actor, input).await)
+    }
+    async fn update_request(&self, actor: &User, id: &str, input: RequestInput) -> Result<ApiRequest, AppError> {
+        ok(requests::update(self, actor, id, input).await)
+    }
+    async fn list_requests(&self, actor: &User, filter: &RequestFilter) -> Result<Page<RequestSummary>, AppError> {
+        ok(requests::list(self, actor, filter).await)
+    }
+    async fn get_request(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError> {
+        ok(requests::get(self, actor, id).await)
+    }
+}
+
+pub fn require_admin(actor: &User) -> Result<(), AppError> {
+    if actor.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("Only admins may do this".into()))
+    }
+}
+
+/// Ids are strings on the wire and integers in SQLite; an id that is not a number names
+/// nothing.
+pub fn parse_id(id: &str, what: &str) -> Result<i64, AppError> {
+    id.parse().map_err(|_| AppError::NotFound(format!("No {what} {id}")))
+}

@@ -1,0 +1,289 @@
+//! API requests: create, revise, list and read, with the rules that span requests (one
+//! name, path and priority per environment) checked inside the write transaction.
+
+use super::{parse_id, Services};
+use crate::db::{self, audit, requests::RequestRecord, Tx};
+use crate::error::Result;
+use app::error::AppError;
+use app::model::*;
+use app::stacks;
+use app::validation::validate_request;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::json;
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 200;
+
+/// Requesters see their team's requests; approvers and admins see all.
+fn visible(actor: &User, team: &str) -> bool {
+    actor.role.is_platform() || actor.team == team
+}
+
+async fn environment(tx: &mut Tx, name: &str) -> Result<Environment> {
+    db::environments::get(&mut **tx, name)
+        .await?
+        .ok_or_else(|| AppError::field("environment", format!("There is no environment named {name}")).into())
+}
+
+/// Checks the input alone and against its environment; the message for each bad field.
+async fn validated(tx: &mut Tx, input: &RequestInput) -> Result<Environment> {
+    let env = match environment(tx, &input.environment).await {
+        Ok(env) => env,
+        Err(e) => {
+            let mut errors = validate_request(input, None);
+            errors.retain(|e| e.field != "environment");
+            errors.extend(AppError::from(e).field_errors());
+            return Err(AppError::Validation(errors).into());
+        }
+    };
+    let errors = validate_request(input, Some(&env.parameters));
+    if errors.is_empty() {
+        Ok(env)
+    } else {
+        Err(AppError::Validation(errors).into())
+    }
+}
+
+/// Refuses a service name or path another live request of the environment holds.
+fn check_claims(claims: &[db::requests::Claim], input: &RequestInput, except: Option<i64>) -> Result<()> {
+    for claim in claims.iter().filter(|c| Some(c.id) != except) {
+        if claim.service_name == input.service_name {
+            return Err(AppError::Taken {
+                field: "service_name".into(),
+                message: format!("{} already has an API named {} (request {})", input.environment, input.service_name, claim.id),
+            }
+            .into());
+        }
+        if claim.path == input.path {
+            return Err(AppError::Taken {
+                field: "path".into(),
+                message: format!(
+                    "The path {} is already routed to {} in {}",
+                    input.path, claim.service_name, input.environment
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The lowest listener-rule priority no live request of the environment holds, if the
+/// environment's load balancer has room for another rule.
+fn lowest_free_priority(claims: &[db::requests::Claim], capacity: u32) -> Option<u32> {
+    if claims.len() as u32 >= capacity {
+        return None;
+    }
+    let mut next = 1;
+    for claim in claims {
+        if claim.priority as u32 == next {
+            next += 1;
+        } else if claim.priority as u32 > next {
+            break;
+        }
+    }
+    Some(next)
+}
+
+pub async fn create(s: &Services, actor: &User, input: RequestInput) -> Result<ApiRequest> {
+    let actor_id = parse_id(&actor.id, "user")?;
+    let mut tx = db::begin_write(&s.db).await?;
+    let env = validated(&mut tx, &input).await?;
+    let claims = db::requests::live_claims(&mut tx, &env.name).await?;
+    check_claims(&claims, &input, None)?;
+    let capacity = db::environments::rule_capacity(&mut tx, &env.name).await?;
+    let priority = lowest_free_priority(&claims, capacity).ok_or_else(|| {
+        AppError::Conflict(format!(
+            "{} is full: its load balancer already routes {capacity} APIs, its listener-rule capacity. \
+             Ask the platform team for another environment.",
+            env.name
+        ))
+    })?;
+    let now = db::now();
+    let id = db::requests::insert(
+        &mut tx,
+        db::requests::NewRequest { input: &input, priority, team: &actor.team, requested_by: actor_id, now: &now },
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        audit::Entry {
+            actor: &actor.username,
+            action: "request.create",
+            subject_type: "request",
+            subject_id: id.to_string(),
+            request_id: Some(id),
+            details: json!({"revision": 1, "priority": priority, "after": input}),
+        },
+    )
+    .await?;
+    let record = db::requests::get(&mut *tx, id).await?.expect("inserted in this transaction");
+    tx.commit().await?;
+    to_api(record, &env)
+}
+
+pub async fn update(s: &Services, actor: &User, id: &str, input: RequestInput) -> Result<ApiRequest> {
+    let id = parse_id(id, "request")?;
+    let actor_id = parse_id(&actor.id, "user")?;
+    let mut tx = db::begin_write(&s.db).await?;
+    let current = db::requests::get(&mut *tx, id)
+        .await?
+        .filter(|r| visible(actor, &r.team))
+        .ok_or_else(|| AppError::NotFound(format!("No request {id}")))?;
+    if actor.team != current.team && actor.role != Role::Admin {
+        return Err(AppError::Forbidden(format!("Only team {} (or an admin) may change this request", current.team)).into());
+    }
+    let status = current.status();
+    if !status.editable() {
+        return Err(AppError::Conflict(format!("The request cannot be changed while it is {}", status.label().to_lowercase())).into());
+    }
+    let mut fixed = Vec::new();
+    if input.environment != current.environment {
+        fixed.push(FieldError::new("environment", "The environment of an API cannot change; request a new API instead"));
+    }
+    if input.service_name != current.service_name {
+        fixed.push(FieldError::new("service_name", "The service name of an API cannot change; request a new API instead"));
+    }
+    if !fixed.is_empty() {
+        return Err(AppError::Validation(fixed).into());
+    }
+    let env = validated(&mut tx, &input).await?;
+    let claims = db::requests::live_claims(&mut tx, &env.name).await?;
+    check_claims(&claims, &input, Some(id))?;
+    let before = current.input()?;
+    let revision = current.revision as u32 + 1;
+    let now = db::now();
+    db::requests::insert_revision(&mut tx, id, revision, &input, actor_id, &now).await?;
+    db::requests::set_revision(&mut tx, id, revision, &input.path, &now).await?;
+    audit::append(
+        &mut tx,
+        audit::Entry {
+            actor: &actor.username,
+            action: "request.update",
+            subject_type: "request",
+            subject_id: id.to_string(),
+            request_id: Some(id),
+            details: json!({"revision": revision, "status_before": status, "before": before, "after": input}),
+        },
+    )
+    .await?;
+    let record = db::requests::get(&mut *tx, id).await?.expect("updated in this transaction");
+    tx.commit().await?;
+    to_api(record, &env)
+}
+
+pub async fn get(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
+    let id = parse_id(id, "request")?;
+    let record = db::requests::get(&s.db, id)
+        .await?
+        .filter(|r| visible(actor, &r.team))
+        .ok_or_else(|| AppError::NotFound(format!("No request {id}")))?;
+    let env = db::environments::get(&s.db, &record.environment)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No environment {}", record.environment)))?;
+    to_api(record, &env)
+}
+
+fn to_api(r: RequestRecord, env: &Environment) -> Result<ApiRequest> {
+    let parameters = r.input()?;
+    let stacks = stacks::render(&env.parameters, &parameters, Some(r.priority as u32));
+    Ok(ApiRequest {
+        id: r.id.to_string(),
+        status: r.status(),
+        team: r.team,
+        requested_by: r.requested_by_username,
+        environment: r.environment,
+        service_name: r.service_name,
+        revision: r.revision as u32,
+        priority: r.priority as u32,
+        parameters,
+        stacks,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+fn encode_cursor(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("before:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("before:").and_then(|id| id.parse().ok()))
+        .ok_or_else(|| AppError::field("cursor", "This cursor is not one Berth gave out; start from the first page"))
+}
+
+pub async fn list(s: &Services, actor: &User, filter: &RequestFilter) -> Result<Page<RequestSummary>> {
+    let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let status = non_empty(&filter.status);
+    if let Some(status) = &status {
+        if RequestStatus::parse(status).is_none() {
+            return Err(AppError::field("status", format!("Unknown status {status}")).into());
+        }
+    }
+    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let requested_team = non_empty(&filter.team);
+    // A requester's list is their team's, whatever team they ask for.
+    let team = if actor.role.is_platform() { requested_team } else { Some(actor.team.clone()) };
+    let query = db::requests::ListFilter {
+        status,
+        environment: non_empty(&filter.environment),
+        team,
+        requested_by: if filter.mine == Some(true) { Some(parse_id(&actor.id, "user")?) } else { None },
+        before_id: non_empty(&filter.cursor).map(|c| decode_cursor(&c)).transpose()?,
+        // One more than asked tells whether there is a next page.
+        limit: limit + 1,
+    };
+    let mut rows = db::requests::list(&s.db, &query).await?;
+    let next_cursor = (rows.len() > limit as usize).then(|| {
+        rows.truncate(limit as usize);
+        encode_cursor(rows.last().expect("a full page").id)
+    });
+    let items = rows
+        .into_iter()
+        .map(|r| RequestSummary {
+            id: r.id.to_string(),
+            status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Failed),
+            team: r.team,
+            requested_by: r.requested_by_username,
+            environment: r.environment,
+            service_name: r.service_name,
+            path: r.path,
+            revision: r.revision as u32,
+            age_seconds: db::seconds_since(&r.created_at),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use db::requests::Claim;
+
+    fn claim(id: i64, priority: i64) -> Claim {
+        Claim { id, service_name: format!("s{id}"), path: format!("/s{id}*"), priority }
+    }
+
+    #[test]
+    fn priority_is_the_lowest_free_one() {
+        assert_eq!(lowest_free_priority(&[], 100), Some(1));
+        assert_eq!(lowest_free_priority(&[claim(1, 1), claim(2, 2)], 100), Some(3));
+        assert_eq!(lowest_free_priority(&[claim(1, 1), claim(2, 3)], 100), Some(2));
+        assert_eq!(lowest_free_priority(&[claim(1, 2)], 100), Some(1));
+        assert_eq!(lowest_free_priority(&[claim(1, 1), claim(2, 2)], 2), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Ok(42));
+        assert!(decode_cursor("42").is_err());
+        assert!(decode_cursor("!!!").is_err());
+    }
+}
