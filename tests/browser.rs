@@ -1,0 +1,79 @@
+//! The request journey in headless Chromium: sign in, fill the form (seeing validation and
+//! the preview), submit, find the request in the list.
+
+use berth_tests::browser::Browser;
+use berth_tests::Berth;
+
+#[tokio::test]
+async fn a_requester_signs_in_and_requests_an_api() {
+    let berth = Berth::start().await.unwrap();
+    berth.user("rita", "requester", "payments").await.unwrap();
+    let browser = Browser::start(&berth.url).await.unwrap();
+
+    browser.open("/requests").await.unwrap();
+    browser.wait_for_url("/login?next=/requests").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.fill("#username", "rita").await.unwrap();
+    browser.fill("#password", "wrong-password").await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser.wait_for_text(".auth", "Sign in to continue").await.unwrap();
+    browser.fill("#password", "rita-password-123").await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser.wait_for_url("/requests").await.unwrap();
+    browser.wait_for_text(".topbar", "rita").await.unwrap();
+
+    browser.open("/requests/new").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.fill("#service_name", "Orders_API").await.unwrap();
+    browser.wait_for_text("#service_name-error", "Service name must start with a lowercase letter").await.unwrap();
+    browser.fill("#service_name", "orders").await.unwrap();
+    browser.wait_for_text("#preview", "berth-staging-orders").await.unwrap();
+    assert_eq!(browser.text("#service_name-error").await.unwrap(), "");
+    browser.fill("#cpu", "9000").await.unwrap();
+    browser.wait_for_text("#cpu-error", "do not fit on a t3.medium").await.unwrap();
+    browser.fill("#cpu", "512").await.unwrap();
+    browser.fill("#description", "Orders for the shop").await.unwrap();
+    browser.fill("#path", "/orders*").await.unwrap();
+    browser.fill("#image_url", "nginx:1.27").await.unwrap();
+    let preview = browser.wait_for_text("#preview", "/orders*").await.unwrap();
+    assert!(preview.contains("berth-staging-cluster"), "cluster stack in the preview: {preview}");
+    assert!(preview.contains("512"), "cpu in the preview: {preview}");
+    browser.screenshot("request-form").await.unwrap();
+
+    browser.click(".request-form button[type=submit]").await.unwrap();
+    let url = browser.wait_for_url("/requests/1").await.unwrap();
+    assert!(url.ends_with("/requests/1"), "{url}");
+    browser.wait_for_text("main", "Pending review").await.unwrap();
+    browser.wait_for_text("main", "berth-staging-orders").await.unwrap();
+    browser.screenshot("request-detail").await.unwrap();
+
+    browser.open("/requests").await.unwrap();
+    let list = browser.wait_for_text("#request-list", "orders").await.unwrap();
+    assert!(list.contains("payments") && list.contains("Pending review"), "{list}");
+    browser.screenshot("request-list").await.unwrap();
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_server_repeats_the_browser_s_messages() {
+    let berth = Berth::start().await.unwrap();
+    berth.user("rita", "requester", "payments").await.unwrap();
+    let existing = berth.sign_in("rita", "rita-password-123").await.unwrap();
+    existing.post("/api/v1/requests", berth_tests::api_request("orders", "/orders*")).await.unwrap();
+    let browser = Browser::start(&berth.url).await.unwrap();
+    browser.open("/login").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.fill("#username", "rita").await.unwrap();
+    browser.fill("#password", "rita-password-123").await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser.wait_for_url("/requests").await.unwrap();
+    browser.open("/requests/new").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    // Valid in the browser, refused by the server: the name is taken in the environment.
+    browser.fill("#service_name", "orders").await.unwrap();
+    browser.fill("#description", "Again").await.unwrap();
+    browser.fill("#path", "/orders-again*").await.unwrap();
+    browser.click(".request-form button[type=submit]").await.unwrap();
+    browser.wait_for_text("#service_name-error", "staging already has an API named orders").await.unwrap();
+    browser.close().await.unwrap();
+}

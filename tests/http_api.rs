@@ -1,0 +1,428 @@
+//! The JSON API and the server's HTTP behaviour, against the real binary.
+
+use berth_tests::{api_request, Berth, ADMIN_PASSWORD};
+use serde_json::json;
+
+async fn audit_actions(berth: &Berth) -> Vec<(String, String)> {
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
+    sqlx::query_as("SELECT actor, action FROM audit_log ORDER BY id").fetch_all(&db).await.unwrap()
+}
+
+#[tokio::test]
+async fn probes_answer() {
+    let berth = Berth::start().await.unwrap();
+    let api = berth.client();
+    assert_eq!(api.get("/healthz").await.unwrap().status, 200);
+    assert_eq!(api.get("/readyz").await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session() {
+    let berth = Berth::start().await.unwrap();
+    let raw = reqwest::Client::new();
+    let r = raw
+        .post(format!("{}/api/v1/session", berth.url))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("berth_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP by default: {cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+
+    let me = raw.get(format!("{}/api/v1/me", berth.url)).header("cookie", &session).send().await.unwrap();
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["username"], "admin");
+    assert_eq!(me["role"], "admin");
+    assert_eq!(me["team"], "platform");
+
+    // Signing in again issues a new session id.
+    let again = raw
+        .post(format!("{}/api/v1/session", berth.url))
+        .header("cookie", &session)
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let renewed = again.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_ne!(renewed, session, "the session id must change at sign-in");
+    let old = raw.get(format!("{}/api/v1/me", berth.url)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(old.status(), 401, "the pre-sign-in id is dead");
+
+    let out = raw.delete(format!("{}/api/v1/session", berth.url)).header("cookie", &renewed).send().await.unwrap();
+    assert_eq!(out.status(), 204);
+    let after = raw.get(format!("{}/api/v1/me", berth.url)).header("cookie", &renewed).send().await.unwrap();
+    assert_eq!(after.status(), 401, "sign-out invalidates the session on the server");
+}
+
+#[tokio::test]
+async fn secure_cookies_can_be_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(&config, "secure_cookies = true\n").unwrap();
+    let berth = Berth::start_with(&[("BERTH_CONFIG", config.to_str().unwrap())]).await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/session", berth.url))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let berth = Berth::start().await.unwrap();
+    let api = berth.client();
+    let wrong = api.post("/api/v1/session", json!({"username": "admin", "password": "nope"})).await.unwrap();
+    let unknown = api.post("/api/v1/session", json!({"username": "ghost", "password": "nope"})).await.unwrap();
+    assert_eq!(wrong.status, 401);
+    assert_eq!(unknown.status, 401);
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.content_type, "application/problem+json");
+    assert_eq!(api.get("/api/v1/me").await.unwrap().status, 401);
+    let actions = audit_actions(&berth).await;
+    assert!(actions.contains(&("admin".into(), "auth.sign_in_failed".into())));
+    assert!(actions.contains(&("ghost".into(), "auth.sign_in_failed".into())));
+}
+
+#[tokio::test]
+async fn admins_manage_users_and_others_cannot() {
+    let berth = Berth::start().await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+
+    assert_eq!(rita.get("/api/v1/users").await.unwrap().status, 403);
+    let forbidden = rita
+        .post("/api/v1/users", json!({"username": "x1", "password": "long-enough-1", "display_name": "X", "role": "admin", "team": "t"}))
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(berth.client().get("/api/v1/users").await.unwrap().status, 401);
+
+    let taken = admin
+        .post("/api/v1/users", json!({"username": "RITA", "password": "long-enough-1", "display_name": "R", "role": "requester", "team": "payments"}))
+        .await
+        .unwrap();
+    assert_eq!(taken.status, 409);
+    assert_eq!(taken.error_fields(), ["username"]);
+
+    let invalid = admin
+        .post("/api/v1/users", json!({"username": "a b", "password": "short", "display_name": "", "role": "boss", "team": "Pay"}))
+        .await
+        .unwrap();
+    assert_eq!(invalid.status, 422);
+    assert_eq!(invalid.error_fields(), ["username", "password", "display_name", "team", "role"]);
+
+    let users = admin.get("/api/v1/users").await.unwrap();
+    let rita_id = users.body.as_array().unwrap().iter().find(|u| u["username"] == "rita").unwrap()["id"].as_str().unwrap().to_string();
+
+    let promoted = admin.patch(&format!("/api/v1/users/{rita_id}"), json!({"role": "approver", "team": "platform"})).await.unwrap();
+    assert_eq!(promoted.status, 200);
+    assert_eq!(promoted.body["role"], "approver");
+    assert_eq!(rita.get("/api/v1/me").await.unwrap().body["role"], "approver", "takes effect at once");
+
+    let bad = admin.patch(&format!("/api/v1/users/{rita_id}"), json!({"role": "root"})).await.unwrap();
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.error_fields(), ["role"]);
+    assert_eq!(admin.patch("/api/v1/users/999", json!({"team": "x"})).await.unwrap().status, 404);
+
+    let disabled = admin.patch(&format!("/api/v1/users/{rita_id}"), json!({"disabled": true})).await.unwrap();
+    assert_eq!(disabled.body["disabled"], true);
+    assert_eq!(rita.get("/api/v1/me").await.unwrap().status, 401, "a disabled account is signed out");
+    assert!(berth.sign_in("rita", "rita-password-123").await.is_err());
+
+    let admin_id = "1";
+    let last = admin.patch(&format!("/api/v1/users/{admin_id}"), json!({"role": "approver"})).await.unwrap();
+    assert_eq!(last.status, 409, "the last admin cannot demote themselves: {:?}", last.body);
+
+    let reset = admin.patch(&format!("/api/v1/users/{rita_id}"), json!({"disabled": false, "password": "a-brand-new-password"})).await.unwrap();
+    assert_eq!(reset.status, 200);
+    assert!(berth.sign_in("rita", "a-brand-new-password").await.is_ok());
+
+    let actions = audit_actions(&berth).await;
+    for expected in ["user.bootstrap", "user.create", "user.update", "auth.sign_in"] {
+        assert!(actions.iter().any(|(_, a)| a == expected), "{expected} not audited: {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn environments_are_readable_by_everyone_signed_in() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let list = rita.get("/api/v1/environments").await.unwrap();
+    assert_eq!(list.status, 200);
+    let staging = &list.body[0];
+    assert_eq!(staging["name"], "staging");
+    assert_eq!(staging["stack_name"], "berth-staging-cluster");
+    assert_eq!(staging["status"], "not_deployed");
+    assert_eq!(staging["parameters"]["InstanceType"], "t3.medium");
+    assert_eq!(rita.get("/api/v1/environments/staging").await.unwrap().body["region"], "us-east-1");
+    assert_eq!(rita.get("/api/v1/environments/nowhere").await.unwrap().status, 404);
+    assert_eq!(berth.client().get("/api/v1/environments").await.unwrap().status, 401);
+}
+
+#[tokio::test]
+async fn a_request_is_stored_at_revision_one_with_both_stacks_rendered() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let r = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap();
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let body = &r.body;
+    assert_eq!(body["status"], "pending_review");
+    assert_eq!(body["revision"], 1);
+    assert_eq!(body["team"], "payments");
+    assert_eq!(body["requested_by"], "rita");
+    assert_eq!(body["priority"], 1);
+    assert_eq!(body["stacks"]["cluster"]["stack_name"], "berth-staging-cluster");
+    assert_eq!(body["stacks"]["service"]["stack_name"], "berth-staging-orders");
+    let params = body["stacks"]["service"]["parameters"].as_array().unwrap();
+    let value = |k: &str| params.iter().find(|p| p["key"] == k).map(|p| p["value"].clone());
+    assert_eq!(value("Path"), Some(json!("/orders*")));
+    assert_eq!(value("Priority"), Some(json!("1")));
+    assert_eq!(value("ContainerPort"), Some(json!("8080")));
+
+    let id = body["id"].as_str().unwrap();
+    let fetched = rita.get(&format!("/api/v1/requests/{id}")).await.unwrap();
+    assert_eq!(fetched.body, r.body);
+
+    let second = rita.post("/api/v1/requests", api_request("users", "/users*")).await.unwrap();
+    assert_eq!(second.body["priority"], 2, "the lowest free priority");
+    assert!(audit_actions(&berth).await.contains(&("rita".into(), "request.create".into())));
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_field_by_field() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    assert_eq!(rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().status, 201);
+
+    let same_name = rita.post("/api/v1/requests", api_request("orders", "/other*")).await.unwrap();
+    assert_eq!(same_name.status, 409);
+    assert_eq!(same_name.error_fields(), ["service_name"]);
+    let same_path = rita.post("/api/v1/requests", api_request("other", "/orders*")).await.unwrap();
+    assert_eq!(same_path.status, 409);
+    assert_eq!(same_path.error_fields(), ["path"]);
+
+    let mut bad = api_request("Bad_Name", "orders");
+    bad["cpu"] = json!(50);
+    bad["desired_count"] = json!(0);
+    bad["task_role_arn"] = json!("admin");
+    let r = rita.post("/api/v1/requests", bad).await.unwrap();
+    assert_eq!(r.status, 422);
+    assert_eq!(r.content_type, "application/problem+json");
+    assert_eq!(r.error_fields(), ["service_name", "cpu", "desired_count", "path", "task_role_arn"]);
+    assert_eq!(r.body["errors"][0]["message"], "Service name must start with a lowercase letter");
+
+    let mut wrong_type = api_request("typed", "/typed*");
+    wrong_type["memory"] = json!("lots");
+    let r = rita.post("/api/v1/requests", wrong_type).await.unwrap();
+    assert_eq!(r.status, 422);
+    assert_eq!(r.error_fields(), ["memory"]);
+
+    let mut too_big = api_request("big", "/big*");
+    too_big["cpu"] = json!(4096);
+    let r = rita.post("/api/v1/requests", too_big).await.unwrap();
+    assert_eq!(r.status, 422);
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("t3.medium"), "{:?}", r.body);
+
+    let mut nowhere = api_request("lost", "/lost*");
+    nowhere["environment"] = json!("mars");
+    let r = rita.post("/api/v1/requests", nowhere).await.unwrap();
+    assert_eq!(r.status, 422);
+    assert_eq!(r.error_fields(), ["environment"]);
+
+    let broken = rita
+        .http
+        .post(format!("{}/api/v1/requests", rita.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), 400);
+
+    let list = rita.get("/api/v1/requests").await.unwrap();
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "nothing half-written");
+}
+
+#[tokio::test]
+async fn requesters_see_only_their_team() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let tom = berth.user("tom", "requester", "search").await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+    let id = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().body["id"].as_str().unwrap().to_string();
+    tom.post("/api/v1/requests", api_request("search", "/search*")).await.unwrap();
+
+    assert_eq!(tom.get(&format!("/api/v1/requests/{id}")).await.unwrap().status, 404);
+    assert_eq!(tom.put(&format!("/api/v1/requests/{id}"), api_request("orders", "/x*")).await.unwrap().status, 404);
+    let toms = tom.get("/api/v1/requests").await.unwrap();
+    let names: Vec<_> = toms.body["items"].as_array().unwrap().iter().map(|r| r["service_name"].clone()).collect();
+    assert_eq!(names, [json!("search")]);
+    let asked_other = tom.get("/api/v1/requests?team=payments").await.unwrap();
+    assert_eq!(asked_other.body["items"].as_array().unwrap().len(), 0);
+
+    let all = alice.get("/api/v1/requests").await.unwrap();
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
+    let payments = alice.get("/api/v1/requests?team=payments").await.unwrap();
+    assert_eq!(payments.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(alice.get("/api/v1/requests?mine=true").await.unwrap().body["items"].as_array().unwrap().len(), 0);
+    assert_eq!(alice.get(&format!("/api/v1/requests/{id}")).await.unwrap().status, 200);
+    assert_eq!(alice.get("/api/v1/requests?status=bogus").await.unwrap().status, 422);
+    assert_eq!(alice.get("/api/v1/requests?status=pending_review").await.unwrap().body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(alice.get("/api/v1/requests/nope").await.unwrap().status, 404);
+    let approver_edit = alice.put(&format!("/api/v1/requests/{id}"), api_request("orders", "/x*")).await.unwrap();
+    assert_eq!(approver_edit.status, 403, "approvers review; the team edits");
+}
+
+#[tokio::test]
+async fn editing_creates_a_new_revision() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let paula = berth.user("paula", "requester", "payments").await.unwrap();
+    let id = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().body["id"].as_str().unwrap().to_string();
+    rita.post("/api/v1/requests", api_request("users", "/users*")).await.unwrap();
+
+    let mut changed = api_request("orders", "/orders/v2*");
+    changed["desired_count"] = json!(4);
+    let r = paula.put(&format!("/api/v1/requests/{id}"), changed).await.unwrap();
+    assert_eq!(r.status, 200, "a teammate may edit: {:?}", r.body);
+    assert_eq!(r.body["revision"], 2);
+    assert_eq!(r.body["status"], "pending_review");
+    assert_eq!(r.body["parameters"]["desired_count"], 4);
+    assert_eq!(r.body["priority"], 1, "the priority stays");
+
+    let clash = rita.put(&format!("/api/v1/requests/{id}"), api_request("orders", "/users*")).await.unwrap();
+    assert_eq!(clash.status, 409);
+    assert_eq!(clash.error_fields(), ["path"]);
+    let renamed = rita.put(&format!("/api/v1/requests/{id}"), api_request("orders2", "/orders/v2*")).await.unwrap();
+    assert_eq!(renamed.status, 422);
+    assert_eq!(renamed.error_fields(), ["service_name"]);
+
+    // The freed path can be claimed by a new API.
+    assert_eq!(rita.post("/api/v1/requests", api_request("legacy", "/orders*")).await.unwrap().status, 201);
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
+    let revisions: i64 = sqlx::query_scalar("SELECT count(*) FROM request_revisions WHERE request_id = ?").bind(&id).fetch_one(&db).await.unwrap();
+    assert_eq!(revisions, 2);
+    assert!(audit_actions(&berth).await.contains(&("paula".into(), "request.update".into())));
+}
+
+#[tokio::test]
+async fn the_list_pages_with_a_cursor_and_an_environment_has_a_capacity() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    for i in 0..100 {
+        let r = rita.post("/api/v1/requests", api_request(&format!("api{i}"), &format!("/api{i}*"))).await.unwrap();
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        assert_eq!(r.body["priority"], i + 1);
+    }
+    let full = rita.post("/api/v1/requests", api_request("one-more", "/one-more*")).await.unwrap();
+    assert_eq!(full.status, 409);
+    assert!(full.body["detail"].as_str().unwrap().contains("staging is full"), "{:?}", full.body);
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/requests?limit=30".to_string();
+    loop {
+        let page = rita.get(&path).await.unwrap();
+        assert_eq!(page.status, 200);
+        seen.extend(page.body["items"].as_array().unwrap().iter().map(|r| r["service_name"].as_str().unwrap().to_string()));
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/requests?limit=30&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 100);
+    assert_eq!(seen.first().unwrap(), "api99", "newest first");
+    assert_eq!(seen.last().unwrap(), "api0");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 100, "no request twice");
+    assert_eq!(rita.get("/api/v1/requests").await.unwrap().body["items"].as_array().unwrap().len(), 50, "default limit");
+    assert_eq!(rita.get("/api/v1/requests?cursor=forged").await.unwrap().status, 422);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_contract() {
+    let berth = Berth::start().await.unwrap();
+    let doc = berth.client().get("/api/v1/openapi.json").await.unwrap();
+    assert_eq!(doc.status, 200);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
+    for (path, method) in [
+        ("/api/v1/session", "post"),
+        ("/api/v1/session", "delete"),
+        ("/api/v1/me", "get"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/{id}", "patch"),
+        ("/api/v1/environments", "get"),
+        ("/api/v1/environments/{name}", "get"),
+        ("/api/v1/requests", "post"),
+        ("/api/v1/requests", "get"),
+        ("/api/v1/requests/{id}", "get"),
+        ("/api/v1/requests/{id}", "put"),
+    ] {
+        assert!(doc.body["paths"][path][method].is_object(), "{method} {path} is not documented");
+    }
+    let ids: Vec<_> = doc.body["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|p| p.as_object().unwrap().values().map(|op| op["operationId"].as_str().unwrap().to_string()))
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "operation ids must be unique: {ids:?}");
+}
+
+#[tokio::test]
+async fn pages_need_a_session() {
+    let berth = Berth::start().await.unwrap();
+    let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = raw.get(format!("{}/requests?status=deployed", berth.url)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login?next=/requests%3Fstatus%3Ddeployed");
+    let login = raw.get(format!("{}/login", berth.url)).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let html = login.text().await.unwrap();
+    assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
+
+    let admin = berth.admin().await.unwrap();
+    let form = admin.http.get(format!("{}/requests/new", berth.url)).send().await.unwrap().text().await.unwrap();
+    for id in ["environment", "service_name", "image_url", "cpu", "memory", "path", "health_check_path", "preview"] {
+        assert!(form.contains(&format!("id=\"{id}\"")), "the server-rendered form lacks #{id}");
+    }
+    let missing = admin.http.get(format!("{}/no/such/page", berth.url)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn operators_add_users_and_migrate_from_the_command_line() {
+    let berth = Berth::start().await.unwrap();
+    let out = berth.command(&["user", "add", "bob", "--role", "approver", "--team", "platform"], "bobs-password-1\n").unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bob = berth.sign_in("bob", "bobs-password-1").await.unwrap();
+    assert_eq!(bob.get("/api/v1/me").await.unwrap().body["role"], "approver");
+
+    let dup = berth.command(&["user", "add", "bob", "--team", "platform"], "another-password\n").unwrap();
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("taken"));
+
+    let migrate = berth.command(&["migrate"], "").unwrap();
+    assert!(migrate.status.success());
+    assert!(audit_actions(&berth).await.contains(&("cli".into(), "user.create".into())));
+}
+
+#[tokio::test]
+async fn a_generated_admin_password_is_printed_once() {
+    let berth = Berth::start_with(&[("BERTH_ADMIN_PASSWORD", "")]).await.unwrap();
+    let log = berth.log();
+    let password = log.split("password \"").nth(1).and_then(|rest| rest.split('"').next()).expect("password in the log");
+    assert_eq!(password.len(), 20);
+    assert!(berth.sign_in("admin", password).await.is_ok());
+}

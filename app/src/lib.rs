@@ -22,7 +22,7 @@ use crate::model::{Role, User};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes, A};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -70,13 +70,13 @@ pub fn App() -> impl IntoView {
             <Nav/>
             <main>
                 <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("/") view=|| view! { <Redirect path="/requests"/> }/>
-                    <Route path=path!("/login") view=pages::login::LoginPage/>
-                    <Route path=path!("/requests") view=pages::requests::RequestsPage/>
-                    <Route path=path!("/requests/new") view=pages::request_form::NewRequestPage/>
-                    <Route path=path!("/requests/:id") view=pages::request_detail::RequestDetailPage/>
-                    <Route path=path!("/requests/:id/edit") view=pages::request_form::EditRequestPage/>
-                    <Route path=path!("/admin/users") view=pages::users::UsersPage/>
+                    <Route path=path!("/") ssr=SsrMode::Async view=|| view! { <Redirect path="/requests"/> }/>
+                    <Route path=path!("/login") ssr=SsrMode::Async view=pages::login::LoginPage/>
+                    <Route path=path!("/requests") ssr=SsrMode::Async view=pages::requests::RequestsPage/>
+                    <Route path=path!("/requests/new") ssr=SsrMode::Async view=pages::request_form::NewRequestPage/>
+                    <Route path=path!("/requests/:id") ssr=SsrMode::Async view=pages::request_detail::RequestDetailPage/>
+                    <Route path=path!("/requests/:id/edit") ssr=SsrMode::Async view=pages::request_form::EditRequestPage/>
+                    <Route path=path!("/admin/users") ssr=SsrMode::Async view=pages::users::UsersPage/>
                 </Routes>
             </main>
         </Router>

@@ -1,0 +1,228 @@
+//! Test support: start the real `berth` binary on a free port with its own temporary
+//! SQLite file, talk to it over HTTP, and drive headless Chromium.
+//!
+//! The binary and the compiled site come from `cargo leptos build` (see scripts/test);
+//! `BERTH_BIN` and `BERTH_SITE_ROOT` point elsewhere when set.
+
+pub mod browser;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
+}
+
+fn from_env_or(var: &str, default: PathBuf) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// A running Berth server, stopped when dropped.
+pub struct Berth {
+    pub url: String,
+    child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Berth {
+    pub async fn start() -> Result<Berth> {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts Berth with extra environment variables.
+    pub async fn start_with(env: &[(&str, &str)]) -> Result<Berth> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let bin = from_env_or("BERTH_BIN", workspace().join("target/debug/berth"));
+        let site = from_env_or("BERTH_SITE_ROOT", workspace().join("target/site"));
+        let log = std::fs::File::create(dir.path().join("berth.log"))?;
+        let mut command = Command::new(&bin);
+        command
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("BERTH_ADDR", format!("127.0.0.1:{port}"))
+            .env("BERTH_DATABASE_URL", format!("sqlite://{}", dir.path().join("berth.db").display()))
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("BERTH_SITE_ROOT", &site)
+            .env_remove("BERTH_CONFIG")
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
+        let berth = Berth { url: format!("http://127.0.0.1:{port}"), child, dir };
+        berth.wait_ready().await?;
+        Ok(berth)
+    }
+
+    async fn wait_ready(&self) -> Result<()> {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("berth did not become ready; its log:\n{}", self.log())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berth.log")).unwrap_or_default()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("berth.db")
+    }
+
+    /// A client with its own cookie jar, not signed in.
+    pub fn client(&self) -> Api {
+        Api {
+            base: self.url.clone(),
+            http: reqwest::Client::builder().cookie_store(true).build().expect("an HTTP client"),
+        }
+    }
+
+    /// A client signed in as `username`.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Result<Api> {
+        let api = self.client();
+        let r = api.post("/api/v1/session", json!({"username": username, "password": password})).await?;
+        if r.status != 204 {
+            bail!("sign-in of {username} answered {}: {}", r.status, r.body);
+        }
+        Ok(api)
+    }
+
+    pub async fn admin(&self) -> Result<Api> {
+        self.sign_in("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user through the API (as admin) and returns a client signed in as them.
+    pub async fn user(&self, username: &str, role: &str, team: &str) -> Result<Api> {
+        let admin = self.admin().await?;
+        let password = format!("{username}-password-123");
+        let r = admin
+            .post(
+                "/api/v1/users",
+                json!({"username": username, "password": password, "display_name": username, "role": role, "team": team}),
+            )
+            .await?;
+        if r.status != 201 {
+            bail!("creating {username} answered {}: {}", r.status, r.body);
+        }
+        self.sign_in(username, &password).await
+    }
+
+    /// Runs a `berth` subcommand against this server's database.
+    pub fn command(&self, args: &[&str], stdin: &str) -> Result<std::process::Output> {
+        use std::io::Write;
+        let bin = from_env_or("BERTH_BIN", workspace().join("target/debug/berth"));
+        let mut child = Command::new(bin)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("BERTH_DATABASE_URL", format!("sqlite://{}", self.db_path().display()))
+            .env_remove("BERTH_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child.stdin.take().expect("piped stdin").write_all(stdin.as_bytes())?;
+        Ok(child.wait_with_output()?)
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON API client.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+/// A response: status, parsed JSON body (Null when empty) and selected headers.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub content_type: String,
+}
+
+impl Reply {
+    /// The fields named in a problem+json `errors` list.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Api {
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply> {
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = response.text().await?;
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Ok(Reply { status, body, content_type })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Reply> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<Reply> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Result<Reply> {
+        self.send(self.http.put(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Result<Reply> {
+        self.send(self.http.patch(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Reply> {
+        self.send(self.http.delete(format!("{}{path}", self.base))).await
+    }
+}
+
+/// A request body that passes validation in the default environment.
+pub fn api_request(service: &str, path: &str) -> Value {
+    json!({
+        "environment": "staging",
+        "service_name": service,
+        "description": format!("The {service} API"),
+        "image_url": "nginx:1.27",
+        "container_port": 8080,
+        "cpu": 256,
+        "memory": 512,
+        "desired_count": 2,
+        "path": path,
+        "health_check_path": "/health",
+    })
+}

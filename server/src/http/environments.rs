@@ -13,13 +13,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/environments", get(list)).route("/environments/{name}", get(show))
 }
 
-#[utoipa::path(get, path = "/api/v1/environments", tag = "environments",
+#[utoipa::path(operation_id = "list_environments", get, path = "/api/v1/environments", tag = "environments",
     responses((status = 200, body = Vec<Environment>), (status = 401, description = "Not signed in")))]
 pub async fn list(State(state): State<AppState>, AuthUser(actor): AuthUser) -> ApiResult<Json<Vec<Environment>>> {
     Ok(Json(state.services.list_environments(&actor).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/environments/{name}", tag = "environments",
+#[utoipa::path(operation_id = "get_environment", get, path = "/api/v1/environments/{name}", tag = "environments",
     params(("name" = String, Path, description = "Environment name")),
     responses((status = 200, body = Environment), (status = 404, description = "No such environment")))]
 pub async fn show(

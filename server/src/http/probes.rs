@@ -10,13 +10,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "The process serves")))]
+#[utoipa::path(operation_id = "healthz", get, path = "/healthz", tag = "probes", responses((status = 200, description = "The process serves")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Ready once the database answers; migrations ran before the server started listening.
-#[utoipa::path(get, path = "/readyz", tag = "probes",
+#[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "probes",
     responses((status = 200, description = "Database migrated and reachable"), (status = 503, description = "Database unreachable")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     match crate::db::ping(&state.services.db).await {

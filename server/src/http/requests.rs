@@ -14,7 +14,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/requests", get(list).post(create)).route("/requests/{id}", get(show).put(update))
 }
 
-#[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = RequestInput,
+#[utoipa::path(operation_id = "create_request", post, path = "/api/v1/requests", tag = "requests", request_body = RequestInput,
     responses((status = 201, body = ApiRequest, description = "Stored at revision 1, pending review"),
               (status = 409, description = "Name or path taken in the environment, or the environment is full"),
               (status = 422, description = "Invalid fields")))]
@@ -26,7 +26,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.services.create_request(&actor, input).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/requests", tag = "requests", params(RequestFilter),
+#[utoipa::path(operation_id = "list_requests", get, path = "/api/v1/requests", tag = "requests", params(RequestFilter),
     responses((status = 200, body = Page<RequestSummary>), (status = 422, description = "Bad filter or cursor")))]
 pub async fn list(
     State(state): State<AppState>,
@@ -36,14 +36,14 @@ pub async fn list(
     Ok(Json(state.services.list_requests(&actor, &filter).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests",
+#[utoipa::path(operation_id = "get_request", get, path = "/api/v1/requests/{id}", tag = "requests",
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = ApiRequest), (status = 404, description = "Unknown or not visible")))]
 pub async fn show(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Path<String>) -> ApiResult<Json<ApiRequest>> {
     Ok(Json(state.services.get_request(&actor, &id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/requests/{id}", tag = "requests", request_body = RequestInput,
+#[utoipa::path(operation_id = "update_request", put, path = "/api/v1/requests/{id}", tag = "requests", request_body = RequestInput,
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = ApiRequest, description = "A new revision, back in review"),
               (status = 403, description = "Not the request's team"), (status = 404, description = "Unknown or not visible"),

@@ -24,7 +24,7 @@ pub struct Credentials {
 }
 
 /// Signs in and sets the session cookie. Wrong credentials get 401 whether or not the user exists.
-#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials,
+#[utoipa::path(operation_id = "sign_in", post, path = "/api/v1/session", tag = "session", request_body = Credentials,
     responses((status = 204, description = "Signed in; the session cookie is set"),
               (status = 401, description = "Wrong username or password")))]
 pub async fn sign_in(State(state): State<AppState>, parts: Parts, ApiJson(c): ApiJson<Credentials>) -> ApiResult<StatusCode> {
@@ -32,14 +32,14 @@ pub async fn sign_in(State(state): State<AppState>, parts: Parts, ApiJson(c): Ap
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+#[utoipa::path(operation_id = "sign_out", delete, path = "/api/v1/session", tag = "session",
     responses((status = 204, description = "Signed out; the session is deleted on the server")))]
 pub async fn sign_out(State(state): State<AppState>, parts: Parts) -> ApiResult<StatusCode> {
     state.services.sign_out(&parts).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "session",
+#[utoipa::path(operation_id = "me", get, path = "/api/v1/me", tag = "session",
     responses((status = 200, body = User), (status = 401, description = "Not signed in")))]
 pub async fn me(AuthUser(user): AuthUser) -> Json<User> {
     Json(user)

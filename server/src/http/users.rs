@@ -14,13 +14,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/users", get(list).post(create)).route("/users/{id}", patch(update))
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+#[utoipa::path(operation_id = "list_users", get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = Vec<User>), (status = 403, description = "Not an admin")))]
 pub async fn list(State(state): State<AppState>, AuthUser(actor): AuthUser) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(state.services.list_users(&actor).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
+#[utoipa::path(operation_id = "create_user", post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = User), (status = 403, description = "Not an admin"),
               (status = 409, description = "Username taken"), (status = 422, description = "Invalid fields")))]
 pub async fn create(
@@ -31,7 +31,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.services.create_user(&actor, new).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserPatch,
+#[utoipa::path(operation_id = "update_user", patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserPatch,
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = User), (status = 403, description = "Not an admin"),
               (status = 404, description = "No such user"), (status = 409, description = "Would remove the last admin"),

@@ -227,8 +227,14 @@ pub async fn list(s: &Services, actor: &User, filter: &RequestFilter) -> Result<
     }
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let requested_team = non_empty(&filter.team);
-    // A requester's list is their team's, whatever team they ask for.
-    let team = if actor.role.is_platform() { requested_team } else { Some(actor.team.clone()) };
+    // A requester's list is their team's: another team's holds nothing they may see.
+    let team = if actor.role.is_platform() {
+        requested_team
+    } else if requested_team.as_ref().is_some_and(|t| *t != actor.team) {
+        return Ok(Page { items: Vec::new(), next_cursor: None });
+    } else {
+        Some(actor.team.clone())
+    };
     let query = db::requests::ListFilter {
         status,
         environment: non_empty(&filter.environment),

@@ -1,0 +1,132 @@
+//! Headless Chromium driven through ChromeDriver (WebDriver), both from Debian's packages.
+
+use anyhow::{bail, Context, Result};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    base: String,
+}
+
+impl Browser {
+    pub async fn start(base: &str) -> Result<Browser> {
+        let port = super::free_port();
+        let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting chromedriver (scripts/ensure-tools --browser installs it)")?;
+        let profile = tempfile::tempdir()?;
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let capabilities = capabilities.as_object().expect("an object").clone();
+        let started = Instant::now();
+        let client = loop {
+            match ClientBuilder::rustls()?.capabilities(capabilities.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() > Duration::from_secs(20) => bail!("chromedriver did not answer: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Ok(Browser { client, driver, _profile: profile, base: base.to_string() })
+    }
+
+    pub async fn open(&self, path: &str) -> Result<()> {
+        self.client.goto(&format!("{}{path}", self.base)).await?;
+        Ok(())
+    }
+
+    /// Waits until the page's wasm has hydrated it (the app marks `<body>`).
+    pub async fn wait_hydrated(&self) -> Result<()> {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("body[data-hydrated]"))
+            .await
+            .context("the page never hydrated")?;
+        Ok(())
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) -> Result<()> {
+        let field = self.client.find(Locator::Css(css)).await.with_context(|| format!("no field {css}"))?;
+        field.clear().await?;
+        field.send_keys(text).await?;
+        Ok(())
+    }
+
+    pub async fn click(&self, css: &str) -> Result<()> {
+        self.client.find(Locator::Css(css)).await.with_context(|| format!("nothing to click at {css}"))?.click().await?;
+        Ok(())
+    }
+
+    pub async fn text(&self, css: &str) -> Result<String> {
+        Ok(self.client.find(Locator::Css(css)).await.with_context(|| format!("no element {css}"))?.text().await?)
+    }
+
+    /// Waits until the element's text contains `needle`; returns the text.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) -> Result<String> {
+        let started = Instant::now();
+        loop {
+            let text = self.text(css).await.unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                bail!("{css} never showed {needle:?}; it shows {text:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_for_url(&self, needle: &str) -> Result<String> {
+        let started = Instant::now();
+        loop {
+            let url = self.client.current_url().await?.to_string();
+            if url.contains(needle) {
+                return Ok(url);
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                bail!("the browser never reached {needle:?}; it is at {url}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a PNG of the page under BERTH_TEST_ARTIFACTS (or target/test-artifacts).
+    pub async fn screenshot(&self, name: &str) -> Result<()> {
+        let dir = std::env::var("BERTH_TEST_ARTIFACTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(format!("{name}.png")), self.client.screenshot().await?)?;
+        Ok(())
+    }
+
+    pub async fn close(mut self) -> Result<()> {
+        self.client.clone().close().await?;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        Ok(())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
