@@ -114,3 +114,75 @@ pub async fn update_user(id: String, form: UserForm) -> Result<(), AppError> {
     backend.update_user(&actor, &id, form.into_patch()).await?;
     Ok(())
 }
+
+#[server(prefix = "/_fn")]
+pub async fn get_environment(name: String) -> Result<Environment, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.get_environment(&user, &name).await
+}
+
+/// The environment form as posted: numbers as typed, so a bad one is reported by its field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnvironmentForm {
+    pub name: String,
+    pub region: String,
+    pub instance_type: String,
+    pub desired_capacity: String,
+    pub max_size: String,
+    pub ecs_ami: String,
+    pub rule_capacity: String,
+}
+
+impl EnvironmentForm {
+    pub fn from_environment(e: &Environment) -> Self {
+        EnvironmentForm {
+            name: e.name.clone(),
+            region: e.region.clone(),
+            instance_type: e.parameters.instance_type.clone(),
+            desired_capacity: e.parameters.desired_capacity.to_string(),
+            max_size: e.parameters.max_size.to_string(),
+            ecs_ami: e.parameters.ecs_ami.clone().unwrap_or_default(),
+            rule_capacity: e.rule_capacity.to_string(),
+        }
+    }
+
+    pub fn parse(&self) -> Result<EnvironmentInput, AppError> {
+        let mut errors = Vec::new();
+        let mut number = |field: &str, text: &str| {
+            text.trim().parse::<u32>().unwrap_or_else(|_| {
+                errors.push(FieldError::new(field, "Must be a whole number"));
+                0
+            })
+        };
+        let input = EnvironmentInput {
+            name: self.name.trim().to_string(),
+            region: self.region.trim().to_string(),
+            parameters: ClusterParameters {
+                instance_type: self.instance_type.trim().to_string(),
+                desired_capacity: number("parameters.DesiredCapacity", &self.desired_capacity),
+                max_size: number("parameters.MaxSize", &self.max_size),
+                ecs_ami: Some(self.ecs_ami.trim().to_string()).filter(|s| !s.is_empty()),
+            },
+            rule_capacity: number("rule_capacity", &self.rule_capacity),
+        };
+        if errors.is_empty() {
+            Ok(input)
+        } else {
+            Err(AppError::Validation(errors))
+        }
+    }
+}
+
+/// Creates an environment, or changes `existing`.
+#[server(prefix = "/_fn")]
+pub async fn save_environment(form: EnvironmentForm, existing: Option<String>) -> Result<String, AppError> {
+    let (backend, user) = signed_in().await?;
+    let input = form.parse()?;
+    let saved = match existing.filter(|e| !e.is_empty()) {
+        Some(name) => backend.update_environment(&user, &name, input).await?,
+        None => backend.create_environment(&user, input).await?,
+    };
+    leptos_axum::redirect(&format!("/environments/{}", saved.name));
+    Ok(saved.name)
+}

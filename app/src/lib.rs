@@ -76,6 +76,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/requests/new") ssr=SsrMode::Async view=pages::request_form::NewRequestPage/>
                     <Route path=path!("/requests/:id") ssr=SsrMode::Async view=pages::request_detail::RequestDetailPage/>
                     <Route path=path!("/requests/:id/edit") ssr=SsrMode::Async view=pages::request_form::EditRequestPage/>
+                    <Route path=path!("/environments") ssr=SsrMode::Async view=pages::environments::EnvironmentsPage/>
+                    <Route path=path!("/environments/:name") ssr=SsrMode::Async view=pages::environments::EnvironmentPage/>
                     <Route path=path!("/admin/users") ssr=SsrMode::Async view=pages::users::UsersPage/>
                 </Routes>
             </main>
@@ -99,6 +101,7 @@ fn Nav() -> impl IntoView {
                                 <nav>
                                     <A href="/requests">"Requests"</A>
                                     <A href="/requests/new">"New API"</A>
+                                    <A href="/environments">"Environments"</A>
                                     {is_admin.then(|| view! { <A href="/admin/users">"Users"</A> })}
                                 </nav>
                                 <div class="who">

@@ -127,6 +127,50 @@ pub struct Environment {
     pub parameters: ClusterParameters,
     pub status: EnvironmentStatus,
     pub outputs: BTreeMap<String, String>,
+    /// How many APIs (listener rules) the environment's load balancer may route.
+    pub rule_capacity: u32,
+    /// Live APIs (requests not rejected or decommissioned) in the environment.
+    pub api_count: u32,
+}
+
+/// An environment as created or changed by the platform team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EnvironmentInput {
+    pub name: String,
+    pub region: String,
+    pub parameters: ClusterParameters,
+    #[serde(default = "default_rule_capacity")]
+    pub rule_capacity: u32,
+}
+
+/// The default quota of rules per Application Load Balancer.
+pub const DEFAULT_RULE_CAPACITY: u32 = 100;
+
+fn default_rule_capacity() -> u32 {
+    DEFAULT_RULE_CAPACITY
+}
+
+/// The two CloudFormation stacks of an API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum StackKind {
+    Cluster,
+    Service,
+}
+
+impl StackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StackKind::Cluster => "cluster",
+            StackKind::Service => "service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [StackKind::Cluster, StackKind::Service].into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// What a requester asks for: one public API behind the environment's load balancer.

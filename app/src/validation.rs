@@ -3,7 +3,7 @@
 //! worded for the person filling in the form.
 
 use crate::instance_types;
-use crate::model::{ClusterParameters, FieldError, NewUser, RequestInput, Role, UserPatch};
+use crate::model::{ClusterParameters, EnvironmentInput, FieldError, NewUser, RequestInput, Role, UserPatch};
 use serde::{Deserialize, Serialize};
 
 pub const SERVICE_NAME_MAX: usize = 40;
@@ -417,6 +417,89 @@ pub fn validate_user_patch(patch: &UserPatch) -> Result<Option<Role>, Vec<FieldE
     }
 }
 
+/// AWS region names such as us-east-1, eu-west-2, ap-southeast-3, us-gov-west-1.
+pub fn region(value: &str) -> Result<(), String> {
+    let parts: Vec<&str> = value.split('-').collect();
+    let well_formed = parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        && parts[0].len() == 2;
+    if well_formed {
+        Ok(())
+    } else {
+        Err("Region must be an AWS region name such as us-east-1".into())
+    }
+}
+
+pub const MAX_CLUSTER_SIZE: u32 = 100;
+
+/// Checks an environment's settings; one message per bad field, named as in the API body
+/// (`parameters.InstanceType` and so on).
+pub fn validate_environment(input: &EnvironmentInput) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut check = |field: &str, result: Result<(), String>| {
+        if let Err(message) = result {
+            errors.push(FieldError::new(field, message));
+        }
+    };
+    let p = &input.parameters;
+    check("name", environment_name(&input.name));
+    check("region", region(&input.region));
+    check(
+        "parameters.InstanceType",
+        match instance_types::find(&p.instance_type) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "Instance type must be one of {}",
+                instance_types::OFFERED.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+            )),
+        },
+    );
+    check(
+        "parameters.DesiredCapacity",
+        if (1..=MAX_CLUSTER_SIZE).contains(&p.desired_capacity) {
+            Ok(())
+        } else {
+            Err(format!("Desired capacity must be between 1 and {MAX_CLUSTER_SIZE} instances"))
+        },
+    );
+    check(
+        "parameters.MaxSize",
+        if p.max_size > MAX_CLUSTER_SIZE {
+            Err(format!("Maximum size must be at most {MAX_CLUSTER_SIZE} instances"))
+        } else if p.max_size < p.desired_capacity {
+            Err("Maximum size must be at least the desired capacity".into())
+        } else {
+            Ok(())
+        },
+    );
+    if let Some(ami) = &p.ecs_ami {
+        check(
+            "parameters.ECSAMI",
+            if ami.starts_with('/') && ami.len() <= 2048 && ami.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c)) {
+                Ok(())
+            } else {
+                Err("ECSAMI must be the name of an SSM parameter holding an AMI id, e.g. /aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id".into())
+            },
+        );
+    }
+    check(
+        "rule_capacity",
+        if (1..=crate::model::DEFAULT_RULE_CAPACITY).contains(&input.rule_capacity) {
+            Ok(())
+        } else {
+            Err(format!("Rule capacity must be between 1 and {} (the load balancer's quota)", crate::model::DEFAULT_RULE_CAPACITY))
+        },
+    );
+    errors
+}
+
+/// The message for a CPU or memory size that does not fit `cluster`'s instance type.
+pub fn fits(cpu_units: u32, memory_mib: u32, cluster: &ClusterParameters) -> Result<(), String> {
+    cpu(cpu_units, Some(cluster))?;
+    memory(memory_mib, Some(cluster))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,6 +724,37 @@ mod tests {
         let patch = UserPatch { role: Some("root".into()), password: Some("x".into()), ..Default::default() };
         let fields: Vec<_> = validate_user_patch(&patch).unwrap_err().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["role", "password"]);
+    }
+
+    #[test]
+    fn environments() {
+        let good = EnvironmentInput {
+            name: "production".into(),
+            region: "eu-west-1".into(),
+            parameters: ClusterParameters { instance_type: "m5.large".into(), desired_capacity: 2, max_size: 4, ecs_ami: None },
+            rule_capacity: 100,
+        };
+        assert!(validate_environment(&good).is_empty());
+        for r in ["us-east-1", "ap-southeast-3", "us-gov-west-1"] {
+            assert!(region(r).is_ok(), "{r}");
+        }
+        for r in ["", "useast1", "us-east", "US-EAST-1", "us-east-x"] {
+            assert!(region(r).is_err(), "{r}");
+        }
+        let fields = |e: EnvironmentInput| validate_environment(&e).into_iter().map(|e| e.field).collect::<Vec<_>>();
+        let mut bad = good.clone();
+        bad.parameters.instance_type = "t2.nano".into();
+        bad.parameters.desired_capacity = 5;
+        bad.parameters.ecs_ami = Some("ami-123".into());
+        bad.rule_capacity = 0;
+        assert_eq!(fields(bad), ["parameters.InstanceType", "parameters.MaxSize", "parameters.ECSAMI", "rule_capacity"]);
+        let mut zero = good.clone();
+        zero.parameters.desired_capacity = 0;
+        zero.name = "Prod".into();
+        assert_eq!(fields(zero), ["name", "parameters.DesiredCapacity"]);
+        let mut ssm = good;
+        ssm.parameters.ecs_ami = Some("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id".into());
+        assert!(validate_environment(&ssm).is_empty());
     }
 
     #[test]

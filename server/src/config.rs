@@ -20,6 +20,9 @@ pub struct Config {
     pub session_idle_minutes: i64,
     /// Where the compiled site (wasm, JS, CSS) is served from; `BERTH_SITE_ROOT`.
     pub site_root: PathBuf,
+    /// A folder with `cluster.yaml` and `service.yaml` replacing the embedded templates;
+    /// `BERTH_TEMPLATES_DIR`.
+    pub templates_dir: Option<PathBuf>,
     /// The environment created on first start, so the request form is usable at once.
     pub default_environment: DefaultEnvironment,
 }
@@ -44,6 +47,7 @@ impl Default for Config {
             secure_cookies: false,
             session_idle_minutes: 8 * 60,
             site_root: "target/site".into(),
+            templates_dir: None,
             default_environment: DefaultEnvironment::default(),
         }
     }
@@ -99,6 +103,9 @@ impl Config {
         }
         if let Some(root) = env("BERTH_SITE_ROOT") {
             config.site_root = root.into();
+        }
+        if let Some(dir) = env("BERTH_TEMPLATES_DIR") {
+            config.templates_dir = Some(dir.into());
         }
         if config.default_environment.region.is_empty() {
             config.default_environment.region = env("AWS_REGION")

@@ -5,6 +5,7 @@
 //! - `db`: SQLite, migrations and the SQL of each entity.
 //! - `services`: every rule of Berth, called by the UI and the JSON API alike.
 //! - `http`: routes, extractors and the one error-to-HTTP mapping.
+//! - `templates`: the CloudFormation templates of the two stacks.
 //! - `serve`: start-up (migrate, bootstrap, listen) and shutdown.
 
 mod config;
@@ -13,6 +14,7 @@ mod error;
 mod http;
 mod serve;
 mod services;
+mod templates;
 
 use anyhow::Context;
 use app::model::{NewUser, Role, User};

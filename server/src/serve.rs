@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::services::{environments, users, Services};
 use crate::db;
+use crate::templates::Templates;
 use anyhow::Context;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -16,7 +17,8 @@ pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     db::migrate(&db).await.context("migrating the database")?;
-    let services = Services::new(db, Arc::new(config))?;
+    let templates = Templates::load(config.templates_dir.as_deref()).context("reading the templates")?;
+    let services = Services::new(db, Arc::new(config), templates)?;
     if let Some(password) = users::bootstrap_admin(&services).await.map_err(app::error::AppError::from)? {
         tracing::warn!(
             "created the first admin: username \"admin\", password \"{password}\". \

@@ -5,6 +5,7 @@
 //! `BERTH_BIN` and `BERTH_SITE_ROOT` point elsewhere when set.
 
 pub mod browser;
+pub mod moto;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
-fn workspace() -> PathBuf {
+pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
 }
 

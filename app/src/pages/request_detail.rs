@@ -44,6 +44,18 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <dt>"Task role"</dt><dd>{p.task_role_arn.clone().unwrap_or_else(|| "none".into())}</dd>
                                 </dl>
                                 <h2>"Stack parameters"</h2>
+                                <p class="downloads">
+                                    "Download for review or a manual deploy: "
+                                    {["cluster", "service"].into_iter().map(|stack| {
+                                        let id = r.id.clone();
+                                        view! {
+                                            <a href=format!("/api/v1/requests/{id}/templates/{stack}") download>{format!("{stack} template")}</a>
+                                            " · "
+                                            <a href=format!("/api/v1/requests/{id}/parameters/{stack}") download>{format!("{stack} parameters")}</a>
+                                            " "
+                                        }
+                                    }).collect_view()}
+                                </p>
                                 <div class="stacks">
                                     <StackTable title="Cluster stack" stack=r.stacks.cluster.clone()/>
                                     <StackTable title="Service stack" stack=r.stacks.service.clone()/>

@@ -1,7 +1,7 @@
 //! SQL for environments (one cluster stack each).
 
 use super::{Db, Tx};
-use app::model::{ClusterParameters, Environment, EnvironmentStatus};
+use app::model::{ClusterParameters, Environment, EnvironmentInput, EnvironmentStatus};
 use app::stacks::cluster_stack_name;
 use sqlx::SqliteExecutor;
 
@@ -15,6 +15,8 @@ struct EnvironmentRow {
     ecs_ami: Option<String>,
     status: String,
     outputs: String,
+    rule_capacity: i64,
+    api_count: i64,
 }
 
 impl EnvironmentRow {
@@ -31,20 +33,23 @@ impl EnvironmentRow {
             },
             status: EnvironmentStatus::parse(&self.status).unwrap_or(EnvironmentStatus::NotDeployed),
             outputs: serde_json::from_str(&self.outputs).unwrap_or_default(),
+            rule_capacity: self.rule_capacity as u32,
+            api_count: self.api_count as u32,
         }
     }
 }
 
-const COLUMNS: &str = "name, region, instance_type, desired_capacity, max_size, ecs_ami, status, outputs";
+const COLUMNS: &str = "name, region, instance_type, desired_capacity, max_size, ecs_ami, status, outputs, rule_capacity,
+    (SELECT count(*) FROM requests r WHERE r.environment = e.name AND r.status NOT IN ('rejected', 'decommissioned')) AS api_count";
 
 pub async fn list(db: &Db) -> Result<Vec<Environment>, sqlx::Error> {
     let rows: Vec<EnvironmentRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments ORDER BY name")).fetch_all(db).await?;
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments e ORDER BY name")).fetch_all(db).await?;
     Ok(rows.into_iter().map(EnvironmentRow::into_environment).collect())
 }
 
 pub async fn get(db: impl SqliteExecutor<'_>, name: &str) -> Result<Option<Environment>, sqlx::Error> {
-    let row: Option<EnvironmentRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE name = ?"))
+    let row: Option<EnvironmentRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments e WHERE name = ?"))
         .bind(name)
         .fetch_optional(db)
         .await?;
@@ -63,19 +68,39 @@ pub async fn count(tx: &mut Tx) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM environments").fetch_one(&mut **tx).await
 }
 
-pub async fn insert(tx: &mut Tx, name: &str, region: &str, p: &ClusterParameters, now: &str) -> Result<(), sqlx::Error> {
+pub async fn insert(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO environments (name, region, instance_type, desired_capacity, max_size, ecs_ami, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO environments (name, region, instance_type, desired_capacity, max_size, ecs_ami, rule_capacity, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(name)
-    .bind(region)
-    .bind(&p.instance_type)
-    .bind(p.desired_capacity)
-    .bind(p.max_size)
-    .bind(&p.ecs_ami)
+    .bind(&e.name)
+    .bind(&e.region)
+    .bind(&e.parameters.instance_type)
+    .bind(e.parameters.desired_capacity)
+    .bind(e.parameters.max_size)
+    .bind(&e.parameters.ecs_ami)
+    .bind(e.rule_capacity)
     .bind(now)
     .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+pub async fn update(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE environments SET region = ?, instance_type = ?, desired_capacity = ?, max_size = ?, ecs_ami = ?,
+                rule_capacity = ?, updated_at = ?
+         WHERE name = ?",
+    )
+    .bind(&e.region)
+    .bind(&e.parameters.instance_type)
+    .bind(e.parameters.desired_capacity)
+    .bind(e.parameters.max_size)
+    .bind(&e.parameters.ecs_ami)
+    .bind(e.rule_capacity)
+    .bind(now)
+    .bind(&e.name)
     .execute(&mut **tx)
     .await
     .map(|_| ())

@@ -27,6 +27,18 @@ pub async fn live_claims(tx: &mut Tx, environment: &str) -> Result<Vec<Claim>, s
     .await
 }
 
+/// The current parameters of every live request of the environment.
+pub async fn live_inputs(tx: &mut Tx, environment: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT r.service_name, v.parameters FROM requests r
+         JOIN request_revisions v ON v.request_id = r.id AND v.revision = r.revision
+         WHERE r.environment = ? AND r.status NOT IN {RELEASED} ORDER BY r.id"
+    ))
+    .bind(environment)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 pub struct NewRequest<'a> {
     pub input: &'a RequestInput,
     pub priority: u32,

@@ -42,7 +42,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_data() && path != "." {
+        if inner.is_data() && path != "." && !path.starts_with('[') {
             AppError::Validation(vec![FieldError::new(&path, inner.to_string())])
         } else {
             AppError::BadRequest(format!("The body is not valid JSON for this endpoint: {inner}"))

@@ -1,6 +1,11 @@
 //! `/api/v1/requests`: public APIs asked for by application teams.
 
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
+use crate::services;
+use app::error::AppError;
+use app::model::StackKind;
+use axum::http::{header, HeaderName};
+use axum::response::{AppendHeaders, IntoResponse};
 use super::extract::{ApiJson, AuthUser};
 use super::AppState;
 use app::backend::Backend;
@@ -11,7 +16,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/requests", get(list).post(create)).route("/requests/{id}", get(show).put(update))
+    Router::new()
+        .route("/requests", get(list).post(create))
+        .route("/requests/{id}", get(show).put(update))
+        .route("/requests/{id}/templates/{stack}", get(template))
+        .route("/requests/{id}/parameters/{stack}", get(parameters))
 }
 
 #[utoipa::path(operation_id = "create_request", post, path = "/api/v1/requests", tag = "requests", request_body = RequestInput,
@@ -55,4 +64,43 @@ pub async fn update(
     ApiJson(input): ApiJson<RequestInput>,
 ) -> ApiResult<Json<ApiRequest>> {
     Ok(Json(state.services.update_request(&actor, &id, input).await?))
+}
+
+fn stack_kind(stack: &str) -> Result<StackKind, ApiError> {
+    StackKind::parse(stack.trim_end_matches(".yaml").trim_end_matches(".json"))
+        .ok_or_else(|| ApiError(AppError::NotFound(format!("No stack {stack}; use cluster or service"))))
+}
+
+fn attachment(filename: &str) -> [(HeaderName, String); 1] {
+    [(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\""))]
+}
+
+/// The CloudFormation template of one of the request's stacks, for reviewers and for
+/// deploying by hand.
+#[utoipa::path(get, path = "/api/v1/requests/{id}/templates/{stack}", tag = "requests", operation_id = "get_request_template",
+    params(("id" = String, Path, description = "Request id"), ("stack" = String, Path, description = "cluster or service")),
+    responses((status = 200, description = "The template (YAML)", content_type = "text/yaml"), (status = 404, description = "Unknown request or stack")))]
+pub async fn template(
+    State(state): State<AppState>,
+    AuthUser(actor): AuthUser,
+    Path((id, stack)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let files = services::requests::stack_files(&state.services, &actor, &id, stack_kind(&stack)?).await?;
+    let mut headers = attachment(&format!("{}.yaml", files.stack.stack_name)).to_vec();
+    headers.push((header::CONTENT_TYPE, "text/yaml; charset=utf-8".into()));
+    Ok((AppendHeaders(headers), files.template))
+}
+
+/// The parameter file of one of the request's stacks, as `aws cloudformation create-stack
+/// --parameters file://...` reads it.
+#[utoipa::path(get, path = "/api/v1/requests/{id}/parameters/{stack}", tag = "requests", operation_id = "get_request_parameters",
+    params(("id" = String, Path, description = "Request id"), ("stack" = String, Path, description = "cluster or service")),
+    responses((status = 200, description = "[{ParameterKey, ParameterValue}]"), (status = 404, description = "Unknown request or stack")))]
+pub async fn parameters(
+    State(state): State<AppState>,
+    AuthUser(actor): AuthUser,
+    Path((id, stack)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let files = services::requests::stack_files(&state.services, &actor, &id, stack_kind(&stack)?).await?;
+    Ok((AppendHeaders(attachment(&format!("{}-parameters.json", files.stack.stack_name))), Json(files.parameter_file())))
 }

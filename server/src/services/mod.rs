@@ -9,6 +9,7 @@ pub mod users;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::templates::Templates;
 use app::backend::Backend;
 use app::error::AppError;
 use app::model::*;
@@ -18,15 +19,16 @@ use std::sync::Arc;
 pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
+    pub templates: Templates,
     /// Verified against when a username is unknown, so a wrong username costs as much time
     /// as a wrong password and timing does not reveal which accounts exist.
     dummy_hash: String,
 }
 
 impl Services {
-    pub fn new(db: Db, config: Arc<Config>) -> crate::error::Result<Arc<Services>> {
+    pub fn new(db: Db, config: Arc<Config>, templates: Templates) -> crate::error::Result<Arc<Services>> {
         let dummy_hash = auth::hash_password("not a real password, only spent time")?;
-        Ok(Arc::new(Services { db, config, dummy_hash }))
+        Ok(Arc::new(Services { db, config, templates, dummy_hash }))
     }
 }
 
@@ -60,6 +62,12 @@ impl Backend for Services {
     async fn get_environment(&self, _actor: &User, name: &str) -> Result<Environment, AppError> {
         ok(environments::get(self, name).await)
     }
+    async fn create_environment(&self, actor: &User, input: EnvironmentInput) -> Result<Environment, AppError> {
+        ok(environments::create(self, actor, input).await)
+    }
+    async fn update_environment(&self, actor: &User, name: &str, input: EnvironmentInput) -> Result<Environment, AppError> {
+        ok(environments::update(self, actor, name, input).await)
+    }
     async fn create_request(&self, actor: &User, input: RequestInput) -> Result<ApiRequest, AppError> {
         ok(requests::create(self, actor, input).await)
     }
@@ -71,6 +79,15 @@ impl Backend for Services {
     }
     async fn get_request(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError> {
         ok(requests::get(self, actor, id).await)
+    }
+}
+
+/// Refuses anyone but approvers and admins.
+pub fn require_platform(actor: &User) -> Result<(), AppError> {
+    if actor.role.is_platform() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("Only approvers and admins may do this".into()))
     }
 }
 

@@ -185,6 +185,32 @@ pub async fn get(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
     to_api(record, &env)
 }
 
+/// One of a request's stacks as files: its template and the parameter file that
+/// `aws cloudformation create-stack --parameters file://...` reads.
+pub struct StackFiles {
+    pub stack: StackInput,
+    pub template: String,
+}
+
+impl StackFiles {
+    pub fn parameter_file(&self) -> serde_json::Value {
+        self.stack
+            .parameters
+            .iter()
+            .map(|p| json!({"ParameterKey": p.key, "ParameterValue": p.value}))
+            .collect()
+    }
+}
+
+pub async fn stack_files(s: &Services, actor: &User, id: &str, kind: StackKind) -> Result<StackFiles> {
+    let request = get(s, actor, id).await?;
+    let stack = match kind {
+        StackKind::Cluster => request.stacks.cluster,
+        StackKind::Service => request.stacks.service,
+    };
+    Ok(StackFiles { stack, template: s.templates.body(kind).to_string() })
+}
+
 fn to_api(r: RequestRecord, env: &Environment) -> Result<ApiRequest> {
     let parameters = r.input()?;
     let stacks = stacks::render(&env.parameters, &parameters, Some(r.priority as u32));

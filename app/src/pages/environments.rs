@@ -1,0 +1,178 @@
+//! Environments (one cluster stack each): everyone can look; approvers and admins create
+//! and change them.
+
+use crate::api::{get_environment, list_environments, EnvironmentForm, SaveEnvironment};
+use crate::components::ErrorNote;
+use crate::instance_types::OFFERED;
+use crate::model::{error_for, Environment, EnvironmentStatus, DEFAULT_RULE_CAPACITY};
+use crate::CurrentUser;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+fn is_platform(user: CurrentUser) -> impl Fn() -> bool + Copy {
+    move || user.get().and_then(Result::ok).flatten().is_some_and(|u| u.role.is_platform())
+}
+
+#[component]
+pub fn EnvironmentsPage() -> impl IntoView {
+    let environments = Resource::new(|| (), |_| list_environments());
+    let platform = is_platform(expect_context::<CurrentUser>());
+    let blank = EnvironmentForm {
+        region: "us-east-1".into(),
+        instance_type: "t3.medium".into(),
+        desired_capacity: "2".into(),
+        max_size: "4".into(),
+        rule_capacity: DEFAULT_RULE_CAPACITY.to_string(),
+        ..Default::default()
+    };
+    view! {
+        <section class="page">
+            <h1>"Environments"</h1>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match environments.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(list) => view! {
+                            <table class="list" id="environment-list">
+                                <thead>
+                                    <tr>
+                                        <th>"Name"</th><th>"Region"</th><th>"Instances"</th><th>"APIs"</th>
+                                        <th>"Cluster stack"</th><th>"Status"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list.into_iter().map(|e| view! {
+                                        <tr>
+                                            <td><a href=format!("/environments/{}", e.name)>{e.name.clone()}</a></td>
+                                            <td>{e.region.clone()}</td>
+                                            <td>{format!("{} × {} (max {})", e.parameters.desired_capacity, e.parameters.instance_type, e.parameters.max_size)}</td>
+                                            <td>{format!("{} / {}", e.api_count, e.rule_capacity)}</td>
+                                            <td><code>{e.stack_name.clone()}</code></td>
+                                            <td><EnvironmentBadge status=e.status/></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                            .into_any(),
+                    }
+                })}
+            </Suspense>
+            <Show when=platform>
+                <h2>"New environment"</h2>
+                <EnvironmentEditor initial=blank.clone() existing=None/>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+pub fn EnvironmentBadge(status: EnvironmentStatus) -> impl IntoView {
+    let label = match status {
+        EnvironmentStatus::NotDeployed => "Not deployed",
+        EnvironmentStatus::Deploying => "Deploying",
+        EnvironmentStatus::Ready => "Ready",
+        EnvironmentStatus::Failed => "Failed",
+    };
+    view! { <span class=format!("badge env-{}", status.as_str())>{label}</span> }
+}
+
+#[component]
+pub fn EnvironmentPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.read().get("name").unwrap_or_default();
+    let environment = Resource::new(name, get_environment);
+    let platform = is_platform(expect_context::<CurrentUser>());
+    view! {
+        <section class="page">
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match environment.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(e) => view! { <EnvironmentDetail environment=e platform=platform()/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn EnvironmentDetail(environment: Environment, platform: bool) -> impl IntoView {
+    let e = environment;
+    let form = EnvironmentForm::from_environment(&e);
+    let outputs = e.outputs.clone();
+    view! {
+        <div class="page-head">
+            <h1>{e.name.clone()} " " <EnvironmentBadge status=e.status/></h1>
+        </div>
+        <dl class="facts" id="environment-facts">
+            <dt>"Cluster stack"</dt><dd><code>{e.stack_name.clone()}</code></dd>
+            <dt>"Region"</dt><dd>{e.region.clone()}</dd>
+            <dt>"Instance type"</dt><dd>{e.parameters.instance_type.clone()}</dd>
+            <dt>"Desired capacity"</dt><dd>{e.parameters.desired_capacity}</dd>
+            <dt>"Maximum size"</dt><dd>{e.parameters.max_size}</dd>
+            <dt>"AMI"</dt><dd><code>{e.parameters.ecs_ami.clone().unwrap_or_else(|| "latest ECS-optimized Amazon Linux 2 (template default)".into())}</code></dd>
+            <dt>"APIs"</dt><dd>{format!("{} of {} listener rules", e.api_count, e.rule_capacity)}</dd>
+        </dl>
+        <h2>"Stack outputs"</h2>
+        {if outputs.is_empty() {
+            view! { <p class="empty">"No outputs yet: the cluster stack is deployed with the first approved API."</p> }.into_any()
+        } else {
+            view! {
+                <table class="params" id="environment-outputs">
+                    <tbody>
+                        {outputs.into_iter().map(|(k, v)| view! { <tr><th>{k}</th><td><code>{v}</code></td></tr> }).collect_view()}
+                    </tbody>
+                </table>
+            }
+                .into_any()
+        }}
+        {platform.then(|| view! {
+            <h2>"Change"</h2>
+            <EnvironmentEditor initial=form existing=Some(e.name.clone())/>
+        })}
+    }
+}
+
+#[component]
+fn EnvironmentEditor(initial: EnvironmentForm, existing: Option<String>) -> impl IntoView {
+    let save = ServerAction::<SaveEnvironment>::new();
+    let error = move || save.value().get().and_then(Result::err);
+    let message = move |field: &'static str| error().and_then(|e| error_for(&e.field_errors(), field).map(str::to_string));
+    let general = move || error().filter(|e| e.field_errors().is_empty());
+    let editing = existing.is_some();
+    let text = move |label: &'static str, name: &'static str, field: &'static str, value: String, hint: &'static str| {
+        view! {
+            <div class="field" class:invalid=move || message(field).is_some()>
+                <label for=format!("env-{name}")>{label}</label>
+                <input id=format!("env-{name}") name=format!("form[{name}]") value=value/>
+                <small class="hint">{hint}</small>
+                <p class="field-error" id=format!("env-{name}-error")>{move || message(field)}</p>
+            </div>
+        }
+    };
+    view! {
+        <ActionForm action=save attr:class="request-form env-form">
+            <input type="hidden" name="existing" value=existing.clone().unwrap_or_default()/>
+            {(!editing).then(|| text("Name", "name", "name", initial.name.clone(), "Lowercase letters, digits and hyphens, e.g. production."))}
+            {text("Region", "region", "region", initial.region.clone(), "The AWS region of the cluster stack.")}
+            <div class="field" class:invalid=move || message("parameters.InstanceType").is_some()>
+                <label for="env-instance_type">"Instance type"</label>
+                <select id="env-instance_type" name="form[instance_type]">
+                    {OFFERED.iter().map(|t| {
+                        let label = format!("{} ({} vCPU, {} MiB)", t.name, t.vcpus, t.memory_mib);
+                        view! { <option value=t.name selected=t.name == initial.instance_type>{label}</option> }
+                    }).collect_view()}
+                </select>
+                <p class="field-error" id="env-instance_type-error">{move || message("parameters.InstanceType")}</p>
+            </div>
+            {text("Desired capacity", "desired_capacity", "parameters.DesiredCapacity", initial.desired_capacity.clone(), "EC2 instances to run.")}
+            {text("Maximum size", "max_size", "parameters.MaxSize", initial.max_size.clone(), "The auto scaling group's upper bound.")}
+            {text("AMI SSM parameter (optional)", "ecs_ami", "parameters.ECSAMI", initial.ecs_ami.clone(), "Empty: the latest ECS-optimized Amazon Linux 2 AMI.")}
+            {text("Rule capacity", "rule_capacity", "rule_capacity", initial.rule_capacity.clone(), "How many APIs the load balancer may route (quota: 100).")}
+            {move || general().map(|e| view! { <ErrorNote error=e/> })}
+            <button type="submit">{if editing { "Save changes" } else { "Create environment" }}</button>
+        </ActionForm>
+    }
+}

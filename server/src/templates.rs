@@ -1,0 +1,114 @@
+//! The CloudFormation templates of the two stacks. They are embedded in the binary; a
+//! `templates_dir` holding `cluster.yaml` and `service.yaml` replaces them (for a platform
+//! team that adapts the pattern without rebuilding Berth).
+
+use app::model::StackKind;
+use std::path::Path;
+use std::sync::Arc;
+
+const CLUSTER: &str = include_str!("../../cloudformation/cluster.yaml");
+const SERVICE: &str = include_str!("../../cloudformation/service.yaml");
+
+#[derive(Clone, Debug)]
+pub struct Templates {
+    cluster: Arc<str>,
+    service: Arc<str>,
+}
+
+impl Templates {
+    pub fn load(dir: Option<&Path>) -> std::io::Result<Templates> {
+        let Some(dir) = dir else {
+            return Ok(Templates { cluster: CLUSTER.into(), service: SERVICE.into() });
+        };
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name))
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.join(name).display())))
+        };
+        Ok(Templates { cluster: read("cluster.yaml")?.into(), service: read("service.yaml")?.into() })
+    }
+
+    pub fn body(&self, kind: StackKind) -> &str {
+        match kind {
+            StackKind::Cluster => &self.cluster,
+            StackKind::Service => &self.service,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Code and templates must not drift apart: every parameter Berth renders is declared
+    //! by its template, and every template parameter without a default is rendered.
+
+    use super::*;
+    use app::model::{ClusterParameters, RequestInput, StackInput};
+    use app::stacks::render;
+    use std::collections::BTreeSet;
+
+    fn declared(template: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+        let doc: serde_yaml::Value = serde_yaml::from_str(template).expect("the template is YAML");
+        let params = doc["Parameters"].as_mapping().expect("a Parameters section");
+        let all = params.keys().map(|k| k.as_str().unwrap().to_string()).collect();
+        let required = params
+            .iter()
+            .filter(|(_, v)| v.get("Default").is_none())
+            .map(|(k, _)| k.as_str().unwrap().to_string())
+            .collect();
+        (all, required)
+    }
+
+    fn keys(stack: &StackInput) -> BTreeSet<String> {
+        stack.parameters.iter().map(|p| p.key.clone()).collect()
+    }
+
+    fn check(kind: StackKind, minimal: &StackInput, full: &StackInput) {
+        let templates = Templates::load(None).unwrap();
+        let (all, required) = declared(templates.body(kind));
+        let undeclared: Vec<_> = keys(full).difference(&all).cloned().collect();
+        assert!(undeclared.is_empty(), "{kind:?} template lacks rendered parameters {undeclared:?}");
+        let missing: Vec<_> = required.difference(&keys(minimal)).cloned().collect();
+        assert!(missing.is_empty(), "{kind:?} template requires parameters Berth never renders: {missing:?}");
+    }
+
+    #[test]
+    fn rendered_parameters_match_the_templates() {
+        let input = RequestInput {
+            environment: "staging".into(),
+            service_name: "orders".into(),
+            image_url: "nginx".into(),
+            path: "/orders*".into(),
+            health_check_path: "/".into(),
+            ..Default::default()
+        };
+        let with_role = RequestInput { task_role_arn: Some("arn:aws:iam::123456789012:role/x".into()), ..input.clone() };
+        let minimal_cluster = ClusterParameters { instance_type: "t3.medium".into(), desired_capacity: 1, max_size: 1, ecs_ami: None };
+        let full_cluster = ClusterParameters { ecs_ami: Some("/aws/service/ecs/x".into()), ..minimal_cluster.clone() };
+        let minimal = render(&minimal_cluster, &input, Some(1));
+        let full = render(&full_cluster, &with_role, Some(1));
+        check(StackKind::Cluster, &minimal.cluster, &full.cluster);
+        check(StackKind::Service, &minimal.service, &full.service);
+    }
+
+    #[test]
+    fn offered_instance_types_are_the_template_s_allowed_values() {
+        let doc: serde_yaml::Value = serde_yaml::from_str(CLUSTER).unwrap();
+        let allowed: BTreeSet<String> = doc["Parameters"]["InstanceType"]["AllowedValues"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let offered: BTreeSet<String> = app::instance_types::OFFERED.iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(allowed, offered);
+    }
+
+    #[test]
+    fn a_templates_dir_overrides_the_embedded_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cluster.yaml"), "cluster").unwrap();
+        assert!(Templates::load(Some(dir.path())).is_err(), "both files are needed");
+        std::fs::write(dir.path().join("service.yaml"), "service").unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        assert_eq!(t.body(StackKind::Service), "service");
+    }
+}

@@ -1,0 +1,64 @@
+//! A local AWS: one moto server per test, on a free loopback port.
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub endpoint: String,
+    child: Child,
+}
+
+pub const REGION: &str = "us-east-1";
+
+impl Moto {
+    pub async fn start() -> Result<Moto> {
+        let port = super::free_port();
+        let server = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| super::workspace().join(".venv/bin/moto_server"));
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {} (scripts/ensure-tools installs it)", server.display()))?;
+        let moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if reqwest::get(format!("{}/moto-api/", moto.endpoint)).await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(moto);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("moto did not start at {}", moto.endpoint)
+    }
+
+    /// The environment variables that point Berth (or any AWS SDK) at this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", "local".into()),
+            ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ]
+    }
+
+    /// An SDK configuration for talking to this server from the test itself.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new("local", "local", None, None, "tests"))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
