@@ -426,3 +426,88 @@ async fn a_generated_admin_password_is_printed_once() {
     assert_eq!(password.len(), 20);
     assert!(berth.sign_in("admin", password).await.is_ok());
 }
+
+fn environment(name: &str, instance_type: &str) -> serde_json::Value {
+    json!({
+        "name": name,
+        "region": "eu-west-1",
+        "parameters": {"InstanceType": instance_type, "DesiredCapacity": 2, "MaxSize": 4},
+    })
+}
+
+#[tokio::test]
+async fn the_platform_team_manages_environments() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+
+    assert_eq!(rita.post("/api/v1/environments", environment("prod", "m5.large")).await.unwrap().status, 403);
+    let created = alice.post("/api/v1/environments", environment("prod", "m5.large")).await.unwrap();
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["stack_name"], "berth-prod-cluster");
+    assert_eq!(created.body["status"], "not_deployed");
+    assert_eq!(created.body["rule_capacity"], 100);
+    assert_eq!(alice.post("/api/v1/environments", environment("prod", "m5.large")).await.unwrap().status, 409);
+
+    let mut bad = environment("Prod!", "t2.nano");
+    bad["parameters"]["MaxSize"] = json!(1);
+    let r = alice.post("/api/v1/environments", bad).await.unwrap();
+    assert_eq!(r.status, 422);
+    assert_eq!(r.error_fields(), ["name", "parameters.InstanceType", "parameters.MaxSize"]);
+
+    // An API that needs an m5.large's memory pins the environment's size.
+    let mut big = api_request("reports", "/reports*");
+    big["environment"] = json!("prod");
+    big["memory"] = json!(6000);
+    assert_eq!(rita.post("/api/v1/requests", big.clone()).await.unwrap().status, 201);
+    big["environment"] = json!("staging");
+    big["service_name"] = json!("reports2");
+    big["path"] = json!("/reports2*");
+    assert_eq!(rita.post("/api/v1/requests", big).await.unwrap().status, 422, "6000 MiB does not fit a t3.medium");
+
+    let shrink = alice.put("/api/v1/environments/prod", environment("prod", "t3.medium")).await.unwrap();
+    assert_eq!(shrink.status, 409);
+    assert_eq!(shrink.error_fields(), ["parameters.InstanceType"]);
+    assert!(shrink.body["detail"].as_str().unwrap().contains("reports"), "{:?}", shrink.body);
+    let mut moved = environment("prod", "m5.large");
+    moved["region"] = json!("us-west-2");
+    assert_eq!(alice.put("/api/v1/environments/prod", moved).await.unwrap().error_fields(), ["region"]);
+    let mut tight = environment("prod", "m5.large");
+    tight["rule_capacity"] = json!(0);
+    assert_eq!(alice.put("/api/v1/environments/prod", tight).await.unwrap().status, 422);
+
+    let mut grown = environment("ignored-name", "m5.xlarge");
+    grown["parameters"]["MaxSize"] = json!(8);
+    grown["rule_capacity"] = json!(1);
+    let r = alice.put("/api/v1/environments/prod", grown).await.unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["name"], "prod");
+    assert_eq!(r.body["parameters"]["InstanceType"], "m5.xlarge");
+    assert_eq!(r.body["api_count"], 1);
+    let mut another = api_request("second", "/second*");
+    another["environment"] = json!("prod");
+    let full = rita.post("/api/v1/requests", another).await.unwrap();
+    assert_eq!(full.status, 409, "a capacity of 1 holds one API");
+
+    assert_eq!(rita.put("/api/v1/environments/prod", environment("prod", "m5.large")).await.unwrap().status, 403);
+    assert_eq!(alice.put("/api/v1/environments/nope", environment("nope", "m5.large")).await.unwrap().status, 404);
+    let actions = audit_actions(&berth).await;
+    assert!(actions.contains(&("alice".into(), "environment.create".into())));
+    assert!(actions.contains(&("alice".into(), "environment.update".into())));
+}
+
+#[tokio::test]
+async fn reviewers_download_templates_and_parameter_files() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let id = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let template = rita.http.get(format!("{}/api/v1/requests/{id}/templates/service", berth.url)).send().await.unwrap();
+    assert_eq!(template.status(), 200);
+    assert_eq!(template.headers()["content-disposition"], "attachment; filename=\"berth-staging-orders.yaml\"");
+    assert!(template.text().await.unwrap().contains("AWS::ECS::Service"));
+    let params = rita.get(&format!("/api/v1/requests/{id}/parameters/cluster")).await.unwrap();
+    assert_eq!(params.body[0], json!({"ParameterKey": "InstanceType", "ParameterValue": "t3.medium"}));
+    assert_eq!(rita.get(&format!("/api/v1/requests/{id}/parameters/database")).await.unwrap().status, 404);
+    let tom = berth.user("tom", "requester", "search").await.unwrap();
+    assert_eq!(tom.get(&format!("/api/v1/requests/{id}/parameters/service")).await.unwrap().status, 404);
+}
