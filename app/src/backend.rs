@@ -27,6 +27,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn update_request(&self, actor: &User, id: &str, input: RequestInput) -> Result<ApiRequest, AppError>;
     async fn list_requests(&self, actor: &User, filter: &RequestFilter) -> Result<Page<RequestSummary>, AppError>;
     async fn get_request(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError>;
+
+    async fn decide(&self, actor: &User, id: &str, decision: Decision) -> Result<ApiRequest, AppError>;
+    async fn comment(&self, actor: &User, id: &str, body: &str) -> Result<Note, AppError>;
+    async fn decommission(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError>;
+    async fn retry(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError>;
+    async fn conversation(&self, actor: &User, id: &str) -> Result<Vec<Note>, AppError>;
+    async fn deployments(&self, actor: &User, id: &str) -> Result<Vec<Deployment>, AppError>;
+    async fn events(&self, actor: &User, id: &str, after: Option<&str>) -> Result<EventPage, AppError>;
+    async fn plan(&self, actor: &User, id: &str) -> Result<Plan, AppError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -311,6 +311,209 @@ pub struct ApiRequest {
     pub stacks: Stacks,
     pub created_at: String,
     pub updated_at: String,
+    /// Who wrote the current revision (they may not decide it either).
+    pub revision_author: String,
+    /// The revision live on AWS, once a deployment succeeded.
+    pub deployed_revision: Option<u32>,
+    /// Why the last deployment failed.
+    pub status_reason: Option<String>,
+    /// The service stack's outputs, with `PublicUrl` (the load balancer's address + path).
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl ApiRequest {
+    /// Approvers and admins decide, but never on a request or revision of their own.
+    pub fn decidable_by(&self, user: &User) -> bool {
+        user.role.is_platform()
+            && user.username != self.requested_by
+            && user.username != self.revision_author
+            && matches!(self.status, RequestStatus::PendingReview | RequestStatus::DecommissionRequested)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    Comment,
+    Approved,
+    Rejected,
+    ChangesRequested,
+    DecommissionRequested,
+    Retried,
+}
+
+impl NoteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteKind::Comment => "comment",
+            NoteKind::Approved => "approved",
+            NoteKind::Rejected => "rejected",
+            NoteKind::ChangesRequested => "changes_requested",
+            NoteKind::DecommissionRequested => "decommission_requested",
+            NoteKind::Retried => "retried",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use NoteKind::*;
+        [Comment, Approved, Rejected, ChangesRequested, DecommissionRequested, Retried].into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            NoteKind::Comment => "commented",
+            NoteKind::Approved => "approved",
+            NoteKind::Rejected => "rejected",
+            NoteKind::ChangesRequested => "asked for changes",
+            NoteKind::DecommissionRequested => "asked to decommission",
+            NoteKind::Retried => "retried the deployment",
+        }
+    }
+}
+
+/// A decision or comment on a request, bound to the revision it was made on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Note {
+    pub id: String,
+    pub revision: u32,
+    pub author: String,
+    pub kind: NoteKind,
+    pub body: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(default)]
+pub struct ApproveBody {
+    /// The revision the approver reviewed; it must still be the current one.
+    pub revision: u32,
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(default)]
+pub struct RejectBody {
+    pub reason: String,
+    /// When given, it must still be the current revision.
+    pub revision: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(default)]
+pub struct CommentBody {
+    pub comment: String,
+    /// When given, it must still be the current revision.
+    pub revision: Option<u32>,
+}
+
+/// A reviewer's decision on the current revision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    Approve { revision: u32, comment: Option<String> },
+    Reject { reason: String, revision: Option<u32> },
+    RequestChanges { comment: String, revision: Option<u32> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct DeploymentStack {
+    pub stack_name: String,
+    pub kind: StackKind,
+    /// A CloudFormation stack status, or PENDING / UNCHANGED / CREATING / UPDATING / DELETING
+    /// while Berth is acting on it.
+    pub status: String,
+    pub status_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Deployment {
+    pub id: String,
+    pub revision: u32,
+    /// deploy or decommission
+    pub kind: String,
+    /// pending, running, succeeded or failed
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub stacks: Vec<DeploymentStack>,
+}
+
+/// A CloudFormation stack event, as stored by Berth (it outlives the stack).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct StackEventView {
+    /// The cursor: pass it as `after` to get only newer events.
+    pub cursor: String,
+    pub event_id: String,
+    pub stack_name: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub timestamp: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EventPage {
+    pub items: Vec<StackEventView>,
+    pub next_cursor: Option<String>,
+}
+
+/// One item of a request's live feed (the SSE stream).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FeedItem {
+    Stack(StackEventView),
+    Deployment { cursor: String, deployment_id: String, status: String, reason: Option<String>, timestamp: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PlannedChange {
+    /// Add, Modify, Remove (as CloudFormation says)
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// True, False or Conditional, when CloudFormation says.
+    pub replacement: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct StackPlan {
+    pub stack_name: String,
+    pub kind: StackKind,
+    /// create, update, unchanged, delete or busy
+    pub action: String,
+    pub changes: Vec<PlannedChange>,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ParameterChange {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Plan {
+    pub revision: u32,
+    /// Against the last deployed revision; empty for a first deployment.
+    pub parameter_changes: Vec<ParameterChange>,
+    pub stacks: Vec<StackPlan>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +544,8 @@ pub struct RequestFilter {
     pub mine: Option<bool>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+    /// The review queue: requests awaiting a decision, oldest first.
+    pub queue: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

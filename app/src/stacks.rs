@@ -3,6 +3,9 @@
 
 use crate::model::{ClusterParameters, Parameter, RequestInput, StackInput, Stacks};
 
+/// The template's default for `ECSAMI`: the latest ECS-optimized Amazon Linux 2 AMI.
+pub const DEFAULT_ECS_AMI: &str = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id";
+
 /// ALB target group names: at most 32 characters, alphanumerics and hyphens.
 pub const TARGET_GROUP_NAME_MAX: usize = 32;
 
@@ -36,21 +39,21 @@ fn param(key: &str, value: impl ToString) -> Parameter {
 }
 
 pub fn cluster_stack(environment: &str, cluster: &ClusterParameters) -> StackInput {
-    let mut parameters = vec![
+    // Every parameter is rendered, defaults included, so that comparing a deployed stack's
+    // parameters with these tells exactly whether it needs an update.
+    let parameters = vec![
         param("InstanceType", &cluster.instance_type),
         param("DesiredCapacity", cluster.desired_capacity),
         param("MaxSize", cluster.max_size),
+        param("ECSAMI", cluster.ecs_ami.as_deref().unwrap_or(DEFAULT_ECS_AMI)),
     ];
-    if let Some(ami) = &cluster.ecs_ami {
-        parameters.push(param("ECSAMI", ami));
-    }
     StackInput { stack_name: cluster_stack_name(environment), parameters }
 }
 
 /// The service stack; `priority` is `None` in a preview, before the server allocates one.
 pub fn service_stack(input: &RequestInput, priority: Option<u32>) -> StackInput {
     let priority = priority.map_or_else(|| "assigned on submit".to_string(), |p| p.to_string());
-    let mut parameters = vec![
+    let parameters = vec![
         param("StackName", cluster_stack_name(&input.environment)),
         param("ServiceName", &input.service_name),
         param("ImageUrl", &input.image_url),
@@ -62,10 +65,8 @@ pub fn service_stack(input: &RequestInput, priority: Option<u32>) -> StackInput 
         param("DesiredCount", input.desired_count),
         param("HealthCheckPath", &input.health_check_path),
         param("TargetGroupName", target_group_name(&input.environment, &input.service_name)),
+        param("Role", input.task_role_arn.as_deref().unwrap_or_default()),
     ];
-    if let Some(role) = &input.task_role_arn {
-        parameters.push(param("Role", role));
-    }
     StackInput { stack_name: service_stack_name(&input.environment, &input.service_name), parameters }
 }
 
@@ -106,13 +107,13 @@ mod tests {
         let stacks = render(&cluster(), &input(), Some(7));
         assert_eq!(stacks.cluster.stack_name, "berth-staging-cluster");
         assert_eq!(value(&stacks.cluster, "InstanceType"), Some("t3.medium"));
-        assert_eq!(value(&stacks.cluster, "ECSAMI"), None);
+        assert_eq!(value(&stacks.cluster, "ECSAMI"), Some(DEFAULT_ECS_AMI));
         assert_eq!(stacks.service.stack_name, "berth-staging-orders");
         assert_eq!(value(&stacks.service, "StackName"), Some("berth-staging-cluster"));
         assert_eq!(value(&stacks.service, "Priority"), Some("7"));
         assert_eq!(value(&stacks.service, "ContainerCpu"), Some("256"));
         assert_eq!(value(&stacks.service, "TargetGroupName"), Some("staging-orders"));
-        assert_eq!(value(&stacks.service, "Role"), None);
+        assert_eq!(value(&stacks.service, "Role"), Some(""));
     }
 
     #[test]
@@ -120,10 +121,10 @@ mod tests {
         let mut i = input();
         i.task_role_arn = Some("arn:aws:iam::123456789012:role/x".into());
         let mut c = cluster();
-        c.ecs_ami = Some("ami-0123456789abcdef0".into());
+        c.ecs_ami = Some("/my/ami".into());
         let stacks = render(&c, &i, None);
         assert_eq!(value(&stacks.service, "Role"), Some("arn:aws:iam::123456789012:role/x"));
-        assert_eq!(value(&stacks.cluster, "ECSAMI"), Some("ami-0123456789abcdef0"));
+        assert_eq!(value(&stacks.cluster, "ECSAMI"), Some("/my/ami"));
         assert_eq!(value(&stacks.service, "Priority"), Some("assigned on submit"));
     }
 

@@ -25,6 +25,10 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     /// The environment created on first start, so the request form is usable at once.
     pub default_environment: DefaultEnvironment,
+    /// How often the deployment worker polls a stack that is changing.
+    pub deploy_poll_ms: u64,
+    /// How long one stack may take to create, update or delete before the deployment fails.
+    pub deploy_timeout_minutes: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -49,6 +53,8 @@ impl Default for Config {
             site_root: "target/site".into(),
             templates_dir: None,
             default_environment: DefaultEnvironment::default(),
+            deploy_poll_ms: 2000,
+            deploy_timeout_minutes: 60,
         }
     }
 }

@@ -4,12 +4,16 @@
 //! - `config`: settings from a file and `BERTH_*` variables.
 //! - `db`: SQLite, migrations and the SQL of each entity.
 //! - `services`: every rule of Berth, called by the UI and the JSON API alike.
+//! - `deploy`: the deployment engine (durable jobs, restart-safe) and the live feed.
+//! - `aws`: AWS behind small traits, with one SDK adapter per service.
 //! - `http`: routes, extractors and the one error-to-HTTP mapping.
 //! - `templates`: the CloudFormation templates of the two stacks.
 //! - `serve`: start-up (migrate, bootstrap, listen) and shutdown.
 
+mod aws;
 mod config;
 mod db;
+mod deploy;
 mod error;
 mod http;
 mod serve;

@@ -3,7 +3,8 @@
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::services::{environments, users, Services};
-use crate::db;
+use crate::{aws, db, deploy};
+use std::time::Duration;
 use crate::templates::Templates;
 use anyhow::Context;
 use leptos::prelude::LeptosOptions;
@@ -13,12 +14,14 @@ use tower_sessions_sqlx_store::SqliteStore;
 /// Opens and migrates the database, and makes sure a fresh install has its first admin
 /// and default environment.
 pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+    let aws = aws::sdk_config().await;
+    let cfn: Arc<dyn aws::CloudFormation> = Arc::new(aws::cloudformation::SdkCloudFormation::new(&aws));
     let db = db::connect(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     db::migrate(&db).await.context("migrating the database")?;
     let templates = Templates::load(config.templates_dir.as_deref()).context("reading the templates")?;
-    let services = Services::new(db, Arc::new(config), templates)?;
+    let services = Services::new(db, Arc::new(config), templates, cfn)?;
     if let Some(password) = users::bootstrap_admin(&services).await.map_err(app::error::AppError::from)? {
         tracing::warn!(
             "created the first admin: username \"admin\", password \"{password}\". \
@@ -38,6 +41,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .site_addr(addr)
         .build();
     let services = open(config).await?;
+    let settings = deploy::Settings {
+        poll: Duration::from_millis(services.config.deploy_poll_ms),
+        stack_timeout: Duration::from_secs(services.config.deploy_timeout_minutes * 60),
+    };
+    let engine = deploy::Engine::new(
+        services.db.clone(),
+        services.cfn.clone(),
+        services.templates.clone(),
+        services.feed.clone(),
+        settings,
+        services.wake.clone(),
+    );
+    // Resumes every unfinished deployment, then runs new ones as they are approved.
+    engine.start();
     let store = SqliteStore::new(services.db.clone()).with_table_name("sessions").map_err(anyhow::Error::msg)?;
     store.migrate().await.context("creating the session table")?;
     let app = http::router(AppState { services, leptos }, store);

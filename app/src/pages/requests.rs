@@ -19,6 +19,7 @@ pub fn RequestsPage() -> impl IntoView {
             mine: text("mine").map(|v| v == "true"),
             limit: text("limit").and_then(|v| v.parse().ok()),
             cursor: text("cursor"),
+            queue: text("queue").map(|v| v == "true"),
         }
     };
     let requests = Resource::new(filter, list_requests);
@@ -136,6 +137,7 @@ fn next_page_href(filter: &RequestFilter, cursor: &str) -> String {
         ("team", filter.team.clone()),
         ("mine", filter.mine.map(|m| m.to_string())),
         ("limit", filter.limit.map(|l| l.to_string())),
+        ("queue", filter.queue.map(|q| q.to_string())),
     ] {
         if let Some(value) = value {
             pairs.push((key, value));

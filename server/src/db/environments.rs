@@ -105,3 +105,15 @@ pub async fn update(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), 
     .await
     .map(|_| ())
 }
+
+/// The cluster stack's state as the deployment engine last saw it.
+pub async fn set_status(db: &Db, name: &str, status: EnvironmentStatus, outputs: Option<&str>, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE environments SET status = ?, outputs = coalesce(?, outputs), updated_at = ? WHERE name = ?")
+        .bind(status.as_str())
+        .bind(outputs)
+        .bind(now)
+        .bind(name)
+        .execute(db)
+        .await
+        .map(|_| ())
+}

@@ -2,7 +2,10 @@
 //! entity holding all of that entity's SQL.
 
 pub mod audit;
+pub mod deployments;
 pub mod environments;
+pub mod events;
+pub mod notes;
 pub mod requests;
 pub mod users;
 

@@ -108,12 +108,18 @@ pub struct RequestRecord {
     pub service_name: String,
     pub priority: i64,
     pub team: String,
+    pub requested_by: i64,
     pub requested_by_username: String,
+    pub revision_author_id: i64,
+    pub revision_author: String,
     pub status: String,
     pub revision: i64,
     pub parameters: String,
     pub created_at: String,
     pub updated_at: String,
+    pub deployed_revision: Option<i64>,
+    pub status_reason: Option<String>,
+    pub outputs: String,
 }
 
 impl RequestRecord {
@@ -128,11 +134,13 @@ impl RequestRecord {
 
 pub async fn get(db: impl sqlx::SqliteExecutor<'_>, id: i64) -> Result<Option<RequestRecord>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT r.id, r.environment, r.service_name, r.priority, r.team,
-                u.username AS requested_by_username, r.status, r.revision, v.parameters, r.created_at, r.updated_at
+        "SELECT r.id, r.environment, r.service_name, r.priority, r.team, r.requested_by,
+                u.username AS requested_by_username, v.created_by AS revision_author_id, a.username AS revision_author,
+                r.status, r.revision, v.parameters, r.created_at, r.updated_at, r.deployed_revision, r.status_reason, r.outputs
          FROM requests r
          JOIN users u ON u.id = r.requested_by
          JOIN request_revisions v ON v.request_id = r.id AND v.revision = r.revision
+         JOIN users a ON a.id = v.created_by
          WHERE r.id = ?",
     )
     .bind(id)
@@ -160,12 +168,14 @@ pub struct ListFilter {
     pub environment: Option<String>,
     pub team: Option<String>,
     pub requested_by: Option<i64>,
-    /// Only requests older (smaller id) than this: the keyset cursor.
-    pub before_id: Option<i64>,
+    /// The keyset cursor: only requests past this id in the list's order.
+    pub cursor_id: Option<i64>,
+    /// The review queue: awaiting a decision, oldest first.
+    pub queue: bool,
     pub limit: u32,
 }
 
-/// Newest first. Keyset pagination on the primary key keeps every page as fast as the
+/// Newest first (the queue: oldest first). Keyset pagination on the primary key keeps every page as fast as the
 /// first, whatever the table's size.
 pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<SummaryRow>, sqlx::Error> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -176,6 +186,9 @@ pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<SummaryRow>, sqlx::Erro
     if let Some(status) = &f.status {
         q.push(" AND r.status = ").push_bind(status);
     }
+    if f.queue {
+        q.push(" AND r.status IN ('pending_review', 'decommission_requested')");
+    }
     if let Some(environment) = &f.environment {
         q.push(" AND r.environment = ").push_bind(environment);
     }
@@ -185,9 +198,45 @@ pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<SummaryRow>, sqlx::Erro
     if let Some(user) = f.requested_by {
         q.push(" AND r.requested_by = ").push_bind(user);
     }
-    if let Some(before) = f.before_id {
-        q.push(" AND r.id < ").push_bind(before);
+    let (after, order) = if f.queue { (" AND r.id > ", " ORDER BY r.id ASC") } else { (" AND r.id < ", " ORDER BY r.id DESC") };
+    if let Some(cursor) = f.cursor_id {
+        q.push(after).push_bind(cursor);
     }
-    q.push(" ORDER BY r.id DESC LIMIT ").push_bind(f.limit);
+    q.push(order).push(" LIMIT ").push_bind(f.limit);
     q.build_query_as().fetch_all(db).await
+}
+
+pub async fn set_status(tx: &mut Tx, id: i64, status: RequestStatus, reason: Option<&str>, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE requests SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+/// Records a successful deployment: the revision now live and the service stack's outputs.
+pub async fn mark_deployed(tx: &mut Tx, id: i64, revision: i64, outputs: &str, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE requests SET status = 'deployed', deployed_revision = ?, outputs = ?, status_reason = NULL, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(revision)
+    .bind(outputs)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// The parameters of one revision of a request.
+pub async fn revision_input(db: impl sqlx::SqliteExecutor<'_>, id: i64, revision: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT parameters FROM request_revisions WHERE request_id = ? AND revision = ?")
+        .bind(id)
+        .bind(revision)
+        .fetch_optional(db)
+        .await
 }

@@ -3,6 +3,7 @@
 //! - `pages`: the Leptos UI (server-rendered pages, server functions, static files).
 //! - `session`: sign-in and sign-out for API clients, and `/me`.
 //! - `users`, `environments`, `requests`: the JSON API v1 resources.
+//! - `review`: decisions, comments, deployments, stack events (and their live stream), plans.
 //! - `openapi`: the OpenAPI document, generated from these handlers.
 //! - `probes`: `/healthz` and `/readyz`.
 //! - `error`, `extract`: the one mapping of errors to problem+json, and the extractors.
@@ -14,6 +15,7 @@ pub mod openapi;
 pub mod pages;
 pub mod probes;
 pub mod requests;
+pub mod review;
 pub mod session;
 pub mod users;
 
@@ -56,6 +58,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .merge(users::router())
         .merge(environments::router())
         .merge(requests::router())
+        .merge(review::router())
         .merge(openapi::router());
     Router::new()
         .nest("/api/v1", api)

@@ -25,10 +25,21 @@ use utoipa::OpenApi;
         super::requests::update,
         super::requests::template,
         super::requests::parameters,
+        super::review::approve,
+        super::review::reject,
+        super::review::request_changes,
+        super::review::decommission,
+        super::review::retry,
+        super::review::comments,
+        super::review::add_comment,
+        super::review::deployments,
+        super::review::events,
+        super::review::stream,
+        super::review::plan,
         super::probes::healthz,
         super::probes::readyz,
     ),
-    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "probes"))
+    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "review"), (name = "deployments"), (name = "probes"))
 )]
 pub struct ApiDoc;
 

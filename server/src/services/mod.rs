@@ -3,13 +3,18 @@
 //! the JSON API calls the same trait methods.
 
 pub mod auth;
+pub mod deployments;
 pub mod environments;
 pub mod requests;
+pub mod review;
 pub mod users;
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::templates::Templates;
+use crate::aws::CloudFormation;
+use crate::deploy::feed::Feed;
+use tokio::sync::Notify;
 use app::backend::Backend;
 use app::error::AppError;
 use app::model::*;
@@ -20,15 +25,20 @@ pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
     pub templates: Templates,
+    pub cfn: Arc<dyn CloudFormation>,
+    /// Tells SSE viewers a request's feed grew.
+    pub feed: Feed,
+    /// Wakes the deployment worker when a job is queued.
+    pub wake: Arc<Notify>,
     /// Verified against when a username is unknown, so a wrong username costs as much time
     /// as a wrong password and timing does not reveal which accounts exist.
     dummy_hash: String,
 }
 
 impl Services {
-    pub fn new(db: Db, config: Arc<Config>, templates: Templates) -> crate::error::Result<Arc<Services>> {
+    pub fn new(db: Db, config: Arc<Config>, templates: Templates, cfn: Arc<dyn CloudFormation>) -> crate::error::Result<Arc<Services>> {
         let dummy_hash = auth::hash_password("not a real password, only spent time")?;
-        Ok(Arc::new(Services { db, config, templates, dummy_hash }))
+        Ok(Arc::new(Services { db, config, templates, cfn, feed: Feed::default(), wake: Arc::new(Notify::new()), dummy_hash }))
     }
 }
 
@@ -79,6 +89,30 @@ impl Backend for Services {
     }
     async fn get_request(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError> {
         ok(requests::get(self, actor, id).await)
+    }
+    async fn decide(&self, actor: &User, id: &str, decision: Decision) -> Result<ApiRequest, AppError> {
+        ok(review::decide(self, actor, id, decision).await)
+    }
+    async fn comment(&self, actor: &User, id: &str, body: &str) -> Result<Note, AppError> {
+        ok(review::comment(self, actor, id, body).await)
+    }
+    async fn decommission(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError> {
+        ok(review::decommission(self, actor, id).await)
+    }
+    async fn retry(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError> {
+        ok(review::retry(self, actor, id).await)
+    }
+    async fn conversation(&self, actor: &User, id: &str) -> Result<Vec<Note>, AppError> {
+        ok(review::conversation(self, actor, id).await)
+    }
+    async fn deployments(&self, actor: &User, id: &str) -> Result<Vec<Deployment>, AppError> {
+        ok(deployments::list(self, actor, id).await)
+    }
+    async fn events(&self, actor: &User, id: &str, after: Option<&str>) -> Result<EventPage, AppError> {
+        ok(deployments::events(self, actor, id, after).await)
+    }
+    async fn plan(&self, actor: &User, id: &str) -> Result<Plan, AppError> {
+        ok(deployments::plan(self, actor, id).await)
     }
 }
 

@@ -16,7 +16,7 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 
 /// Requesters see their team's requests; approvers and admins see all.
-fn visible(actor: &User, team: &str) -> bool {
+pub fn visible(actor: &User, team: &str) -> bool {
     actor.role.is_platform() || actor.team == team
 }
 
@@ -227,11 +227,15 @@ fn to_api(r: RequestRecord, env: &Environment) -> Result<ApiRequest> {
         stacks,
         created_at: r.created_at,
         updated_at: r.updated_at,
+        revision_author: r.revision_author,
+        deployed_revision: r.deployed_revision.map(|v| v as u32),
+        status_reason: r.status_reason,
+        outputs: serde_json::from_str(&r.outputs)?,
     })
 }
 
 fn encode_cursor(id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("before:{id}"))
+    URL_SAFE_NO_PAD.encode(format!("past:{id}"))
 }
 
 fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
@@ -239,7 +243,7 @@ fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("before:").and_then(|id| id.parse().ok()))
+        .and_then(|text| text.strip_prefix("past:").and_then(|id| id.parse().ok()))
         .ok_or_else(|| AppError::field("cursor", "This cursor is not one Berth gave out; start from the first page"))
 }
 
@@ -266,7 +270,8 @@ pub async fn list(s: &Services, actor: &User, filter: &RequestFilter) -> Result<
         environment: non_empty(&filter.environment),
         team,
         requested_by: if filter.mine == Some(true) { Some(parse_id(&actor.id, "user")?) } else { None },
-        before_id: non_empty(&filter.cursor).map(|c| decode_cursor(&c)).transpose()?,
+        cursor_id: non_empty(&filter.cursor).map(|c| decode_cursor(&c)).transpose()?,
+        queue: filter.queue == Some(true),
         // One more than asked tells whether there is a next page.
         limit: limit + 1,
     };

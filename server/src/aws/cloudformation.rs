@@ -1,0 +1,172 @@
+//! CloudFormation through the AWS SDK.
+
+use super::*;
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
+use aws_sdk_cloudformation::Client;
+
+pub struct SdkCloudFormation {
+    client: Client,
+}
+
+impl SdkCloudFormation {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        SdkCloudFormation { client: Client::new(config) }
+    }
+}
+
+fn parameters(spec: &StackSpec) -> Vec<Parameter> {
+    spec.parameters.iter().map(|p| Parameter::builder().parameter_key(&p.key).parameter_value(&p.value).build()).collect()
+}
+
+fn tags(spec: &StackSpec) -> Vec<Tag> {
+    spec.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+fn timestamp(t: Option<&aws_smithy_types::DateTime>) -> String {
+    t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()).unwrap_or_default()
+}
+
+/// CloudFormation answers a missing stack with a ValidationError, not a 404.
+fn is_missing(e: &AwsError) -> bool {
+    e.code == "ValidationError" && e.message.contains("does not exist")
+}
+
+#[async_trait::async_trait]
+impl CloudFormation for SdkCloudFormation {
+    async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>> {
+        let out = match self.client.describe_stacks().stack_name(name).send().await.map_err(sdk_error) {
+            Ok(out) => out,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(stack) = out.stacks().first() else { return Ok(None) };
+        let status = stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+        if status == "DELETE_COMPLETE" {
+            return Ok(None);
+        }
+        Ok(Some(StackInfo {
+            status,
+            reason: stack.stack_status_reason().map(str::to_string),
+            parameters: stack
+                .parameters()
+                .iter()
+                .map(|p| StackParameter {
+                    key: p.parameter_key().unwrap_or_default().to_string(),
+                    value: p.parameter_value().unwrap_or_default().to_string(),
+                })
+                .collect(),
+            outputs: stack
+                .outputs()
+                .iter()
+                .map(|o| (o.output_key().unwrap_or_default().to_string(), o.output_value().unwrap_or_default().to_string()))
+                .collect(),
+            tags: stack.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect(),
+        }))
+    }
+
+    async fn create_stack(&self, spec: &StackSpec, token: &str) -> AwsResult<()> {
+        self.client
+            .create_stack()
+            .stack_name(&spec.name)
+            .template_body(&spec.template)
+            .set_parameters(Some(parameters(spec)))
+            .set_tags(Some(tags(spec)))
+            .capabilities(Capability::CapabilityIam)
+            .client_request_token(token)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn create_change_set(&self, spec: &StackSpec, change_set: &str) -> AwsResult<()> {
+        self.client
+            .create_change_set()
+            .stack_name(&spec.name)
+            .change_set_name(change_set)
+            .change_set_type(ChangeSetType::Update)
+            .template_body(&spec.template)
+            .set_parameters(Some(parameters(spec)))
+            .set_tags(Some(tags(spec)))
+            .capabilities(Capability::CapabilityIam)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn describe_change_set(&self, stack: &str, change_set: &str) -> AwsResult<Option<ChangeSetInfo>> {
+        let out = match self.client.describe_change_set().stack_name(stack).change_set_name(change_set).send().await.map_err(sdk_error) {
+            Ok(out) => out,
+            Err(e) if e.code == "ChangeSetNotFound" || e.code == "ChangeSetNotFoundException" => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(ChangeSetInfo {
+            status: out.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            reason: out.status_reason().map(str::to_string),
+            execution_status: out.execution_status().map(|s| s.as_str().to_string()),
+            changes: out
+                .changes()
+                .iter()
+                .filter_map(|c| c.resource_change())
+                .map(|r| ResourceChange {
+                    action: r.action().map(|a| a.as_str().to_string()).unwrap_or_default(),
+                    logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: r.resource_type().unwrap_or_default().to_string(),
+                    replacement: r.replacement().map(|x| x.as_str().to_string()),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn execute_change_set(&self, stack: &str, change_set: &str, token: &str) -> AwsResult<()> {
+        self.client
+            .execute_change_set()
+            .stack_name(stack)
+            .change_set_name(change_set)
+            .client_request_token(token)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn delete_change_set(&self, stack: &str, change_set: &str) -> AwsResult<()> {
+        self.client.delete_change_set().stack_name(stack).change_set_name(change_set).send().await.map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn delete_stack(&self, name: &str, token: &str) -> AwsResult<()> {
+        self.client.delete_stack().stack_name(name).client_request_token(token).send().await.map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn stack_events(&self, name: &str, known: Option<&str>) -> AwsResult<Vec<StackEvent>> {
+        let mut events = Vec::new();
+        let mut next: Option<String> = None;
+        // Bounded: a stack's history can be long, and what was stored before is not needed again.
+        for _ in 0..20 {
+            let out = self.client.describe_stack_events().stack_name(name).set_next_token(next.take()).send().await.map_err(sdk_error)?;
+            for e in out.stack_events() {
+                let id = e.event_id().unwrap_or_default();
+                if Some(id) == known {
+                    return Ok(events);
+                }
+                events.push(StackEvent {
+                    event_id: id.to_string(),
+                    stack_name: e.stack_name().unwrap_or(name).to_string(),
+                    logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: e.resource_type().unwrap_or_default().to_string(),
+                    status: e.resource_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    reason: e.resource_status_reason().map(str::to_string),
+                    timestamp: timestamp(e.timestamp()),
+                });
+            }
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
+}

@@ -1,0 +1,133 @@
+//! AWS as Berth needs it: small traits shaped like Berth's questions, not like the SDK, so
+//! the deployment engine can be tested against an in-memory double. One module per service
+//! holds the SDK adapter.
+
+pub mod cloudformation;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// An error AWS answered (or the transport failed with) after the SDK's own retries.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AwsError {
+    pub code: String,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        AwsError { code: code.to_string(), message: message.into() }
+    }
+
+    /// Throttling and server or transport trouble: worth asking again later. (The SDK has
+    /// already retried with backoff; a read that still fails is retried at the next poll.)
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" | "Transport"
+                | "InternalFailure" | "InternalError" | "ServiceUnavailable"
+        )
+    }
+}
+
+pub type AwsResult<T> = Result<T, AwsError>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackParameter {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackInfo {
+    pub status: String,
+    pub reason: Option<String>,
+    pub parameters: Vec<StackParameter>,
+    pub outputs: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What Berth asks CloudFormation to make: a stack of a template with parameters, tagged.
+#[derive(Clone, Debug)]
+pub struct StackSpec {
+    pub name: String,
+    pub template: String,
+    pub parameters: Vec<StackParameter>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeSetInfo {
+    /// CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_COMPLETE, FAILED, ...
+    pub status: String,
+    pub reason: Option<String>,
+    /// AVAILABLE, EXECUTE_IN_PROGRESS, EXECUTE_COMPLETE, UNAVAILABLE, ...
+    pub execution_status: Option<String>,
+    pub changes: Vec<ResourceChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceChange {
+    /// Add, Modify, Remove, Import, Dynamic
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// True, False, Conditional (when CloudFormation says)
+    pub replacement: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackEvent {
+    pub event_id: String,
+    pub stack_name: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+    /// RFC 3339
+    pub timestamp: String,
+}
+
+#[async_trait::async_trait]
+pub trait CloudFormation: Send + Sync + 'static {
+    /// `None` when no such stack exists (or it was deleted).
+    async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>>;
+    async fn create_stack(&self, spec: &StackSpec, token: &str) -> AwsResult<()>;
+    /// An UPDATE change set named `change_set` on the existing stack.
+    async fn create_change_set(&self, spec: &StackSpec, change_set: &str) -> AwsResult<()>;
+    /// `None` when no such change set exists.
+    async fn describe_change_set(&self, stack: &str, change_set: &str) -> AwsResult<Option<ChangeSetInfo>>;
+    async fn execute_change_set(&self, stack: &str, change_set: &str, token: &str) -> AwsResult<()>;
+    async fn delete_change_set(&self, stack: &str, change_set: &str) -> AwsResult<()>;
+    async fn delete_stack(&self, name: &str, token: &str) -> AwsResult<()>;
+    /// Events newest first, stopping after `known` (an event id already stored), if given.
+    async fn stack_events(&self, name: &str, known: Option<&str>) -> AwsResult<Vec<StackEvent>>;
+}
+
+/// The SDK configuration: the standard credential chain, region and endpoint settings
+/// (`AWS_ENDPOINT_URL` points it at a local emulator), with retries and backoff for
+/// throttling and server errors.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_initial_backoff(Duration::from_millis(500))
+        .with_max_backoff(Duration::from_secs(20));
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry).load().await
+}
+
+/// Turns any SDK error into what AWS said, or what went wrong on the way.
+pub fn sdk_error<E, R>(e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match &e {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            AwsError::new(err.code().unwrap_or("Unknown"), err.message().unwrap_or("no message"))
+        }
+        _ => AwsError::new("Transport", aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()),
+    }
+}

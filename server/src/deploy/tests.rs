@@ -1,0 +1,251 @@
+//! The engine against an in-memory CloudFormation that behaves like the real one.
+
+use super::fake::FakeCloudFormation;
+use super::*;
+use crate::config::Config;
+use crate::services::{self, Services};
+use app::model::{Decision, NewUser, RequestInput, Role, User};
+
+struct World {
+    services: Arc<Services>,
+    cfn: Arc<FakeCloudFormation>,
+    _dir: tempfile::TempDir,
+    requester: User,
+    approver: User,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        db::migrate(&db).await.unwrap();
+        let cfn = Arc::new(FakeCloudFormation::default());
+        let config = Config { admin_password: Some("admin-password-1".into()), ..Config::default() };
+        let services = Services::new(db, Arc::new(config), Templates::load(None).unwrap(), cfn.clone()).unwrap();
+        services::users::bootstrap_admin(&services).await.unwrap();
+        services::environments::ensure_default(&services).await.unwrap();
+        let admin = db::users::find_by_username(&services.db, "admin").await.unwrap().unwrap().into_user();
+        let mut users = Vec::new();
+        for (name, role, team) in [("rita", "requester", "payments"), ("alice", "approver", "platform")] {
+            let new = NewUser { username: name.into(), password: "long-enough-pw".into(), display_name: name.into(), role: role.into(), team: team.into() };
+            users.push(services::users::create(&services, &admin, new).await.unwrap());
+        }
+        let approver = users.pop().unwrap();
+        let requester = users.pop().unwrap();
+        assert_eq!(approver.role, Role::Approver);
+        World { services, cfn, _dir: dir, requester, approver }
+    }
+
+    fn engine(&self) -> Arc<Engine> {
+        let settings = Settings { poll: Duration::from_millis(1), stack_timeout: Duration::from_secs(5) };
+        Engine::new(self.services.db.clone(), self.cfn.clone(), self.services.templates.clone(), self.services.feed.clone(), settings, self.services.wake.clone())
+    }
+
+    async fn approved(&self, service: &str) -> String {
+        let input = RequestInput {
+            environment: "staging".into(),
+            service_name: service.into(),
+            description: "d".into(),
+            image_url: "nginx:1".into(),
+            container_port: 80,
+            cpu: 256,
+            memory: 512,
+            desired_count: 1,
+            path: format!("/{service}*"),
+            health_check_path: "/".into(),
+            task_role_arn: None,
+        };
+        let r = services::requests::create(&self.services, &self.requester, input).await.unwrap();
+        self.approve(&r.id).await;
+        r.id
+    }
+
+    async fn approve(&self, id: &str) {
+        let r = services::requests::get(&self.services, &self.approver, id).await.unwrap();
+        services::review::decide(&self.services, &self.approver, id, Decision::Approve { revision: r.revision, comment: None }).await.unwrap();
+    }
+
+    /// Runs every queued job to its end.
+    async fn run(&self, engine: &Arc<Engine>) {
+        for id in db::deployments::unfinished(&self.services.db).await.unwrap() {
+            engine.run(id).await;
+        }
+    }
+
+    async fn request(&self, id: &str) -> app::model::ApiRequest {
+        services::requests::get(&self.services, &self.approver, id).await.unwrap()
+    }
+
+    async fn stack_events(&self, id: &str) -> Vec<app::model::StackEventView> {
+        services::deployments::events(&self.services, &self.approver, id, None).await.unwrap().items
+    }
+}
+
+#[tokio::test]
+async fn approval_deploys_both_stacks_and_records_every_event() {
+    let w = World::new().await;
+    let id = w.approved("orders").await;
+    w.run(&w.engine()).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::Deployed, "{:?}", r.status_reason);
+    assert_eq!(r.deployed_revision, Some(1));
+    assert_eq!(r.outputs["PublicUrl"], "http://berth-staging-cluster.elb.example.com/orders");
+    let env = services::environments::get(&w.services, "staging").await.unwrap();
+    assert_eq!(env.status, EnvironmentStatus::Ready);
+    assert!(env.outputs.contains_key("ExternalUrl"));
+
+    let events = w.stack_events(&id).await;
+    let of = |stack: &str| events.iter().filter(|e| e.stack_name == stack).count();
+    // Two transitions per resource, plus the stack's own start and end.
+    assert!(of("berth-staging-cluster") > 40, "{}", of("berth-staging-cluster"));
+    assert!(of("berth-staging-orders") >= 12);
+    assert_eq!(events.last().unwrap().status, "CREATE_COMPLETE");
+    let mut ids: Vec<_> = events.iter().map(|e| e.event_id.clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len(), "each event once");
+    assert_eq!(w.cfn.count("create_stack berth-staging-cluster"), 1);
+
+    let deployments = services::deployments::list(&w.services, &w.approver, &id).await.unwrap();
+    assert_eq!(deployments[0].status, "succeeded");
+    assert_eq!(deployments[0].stacks.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["CREATE_COMPLETE", "CREATE_COMPLETE"]);
+}
+
+#[tokio::test]
+async fn a_second_api_reuses_the_cluster_and_an_update_goes_through_a_change_set() {
+    let w = World::new().await;
+    let engine = w.engine();
+    let first = w.approved("orders").await;
+    w.run(&engine).await;
+    let second = w.approved("users").await;
+    w.run(&engine).await;
+    assert_eq!(w.request(&second).await.status, RequestStatus::Deployed);
+    assert_eq!(w.cfn.count("create_stack berth-staging-cluster"), 1, "the cluster stack is created once");
+    assert_eq!(w.cfn.count("create_change_set berth-staging-cluster"), 0, "unchanged: no change set");
+
+    let mut input = w.request(&first).await.parameters;
+    input.image_url = "nginx:2".into();
+    services::requests::update(&w.services, &w.requester, &first, input).await.unwrap();
+    w.approve(&first).await;
+    w.run(&engine).await;
+    let r = w.request(&first).await;
+    assert_eq!((r.status, r.deployed_revision), (RequestStatus::Deployed, Some(2)));
+    assert_eq!(w.cfn.count("create_change_set berth-staging-orders"), 1);
+    assert_eq!(w.cfn.count("execute_change_set berth-staging-orders"), 1);
+    assert_eq!(w.cfn.status("berth-staging-orders").as_deref(), Some("UPDATE_COMPLETE"));
+}
+
+#[tokio::test]
+async fn a_failing_resource_fails_the_deployment_with_its_reason_and_a_retry_recreates_the_stack() {
+    let w = World::new().await;
+    let engine = w.engine();
+    w.cfn.fail("ListenerRule");
+    let id = w.approved("orders").await;
+    w.run(&engine).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::Failed);
+    let reason = r.status_reason.unwrap();
+    assert!(reason.contains("ListenerRule (AWS::ElasticLoadBalancingV2::ListenerRule)") && reason.contains("boom"), "{reason}");
+    assert!(reason.contains("ROLLBACK_COMPLETE"), "{reason}");
+    assert_eq!(w.cfn.status("berth-staging-orders").as_deref(), Some("ROLLBACK_COMPLETE"));
+
+    w.cfn.heal();
+    services::review::retry(&w.services, &w.requester, &id).await.unwrap();
+    w.run(&engine).await;
+    assert_eq!(w.request(&id).await.status, RequestStatus::Deployed);
+    assert_eq!(w.cfn.count("delete_stack berth-staging-orders"), 1, "the rolled-back stack is deleted first");
+    assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 2);
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retries_is_a_failed_deployment() {
+    let w = World::new().await;
+    w.cfn.throttle(1);
+    let id = w.approved("orders").await;
+    w.run(&w.engine()).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::Failed);
+    assert!(r.status_reason.unwrap().contains("Throttling: Rate exceeded"));
+    assert_eq!(services::environments::get(&w.services, "staging").await.unwrap().status, EnvironmentStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_stack_that_never_settles_times_out() {
+    let w = World::new().await;
+    let id = w.approved("orders").await;
+    w.cfn.stall(true);
+    let settings = Settings { poll: Duration::from_millis(5), stack_timeout: Duration::from_millis(200) };
+    let engine = Engine::new(w.services.db.clone(), w.cfn.clone(), w.services.templates.clone(), w.services.feed.clone(), settings, w.services.wake.clone());
+    w.run(&engine).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::Failed);
+    assert!(r.status_reason.unwrap().contains("did not finish within"));
+}
+
+#[tokio::test]
+async fn a_restart_mid_deployment_resumes_without_creating_twice() {
+    let w = World::new().await;
+    let id = w.approved("orders").await;
+    let job = db::deployments::unfinished(&w.services.db).await.unwrap()[0];
+    // The first process starts the job and dies while CloudFormation is still creating.
+    w.cfn.stall(true);
+    let first = w.engine();
+    let task = tokio::spawn({
+        let first = first.clone();
+        async move { first.run(job).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    task.abort();
+    let _ = task.await;
+    // An aborted task hands its pooled connection back asynchronously (a killed process
+    // would simply drop its locks).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(w.cfn.status("berth-staging-cluster").as_deref(), Some("CREATE_IN_PROGRESS"));
+    assert_eq!(w.request(&id).await.status, RequestStatus::Deploying);
+
+    w.cfn.stall(false);
+    let second = w.engine();
+    w.run(&second).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::Deployed, "{:?}", r.status_reason);
+    assert_eq!(w.cfn.count("create_stack berth-staging-cluster"), 1);
+    assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 1);
+    let deployments = services::deployments::list(&w.services, &w.approver, &id).await.unwrap();
+    assert_eq!(deployments.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_deployments_share_the_cluster_stack_safely() {
+    let w = World::new().await;
+    let a = w.approved("orders").await;
+    let b = w.approved("users").await;
+    let engine = w.engine();
+    let jobs = db::deployments::unfinished(&w.services.db).await.unwrap();
+    let runs = jobs.into_iter().map(|id| {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run(id).await })
+    });
+    futures::future::join_all(runs).await;
+    assert_eq!(w.request(&a).await.status, RequestStatus::Deployed);
+    assert_eq!(w.request(&b).await.status, RequestStatus::Deployed);
+    assert_eq!(w.cfn.count("create_stack berth-staging-cluster"), 1);
+}
+
+#[tokio::test]
+async fn decommissioning_deletes_the_service_stack() {
+    let w = World::new().await;
+    let engine = w.engine();
+    let id = w.approved("orders").await;
+    w.run(&engine).await;
+    services::review::decommission(&w.services, &w.requester, &id).await.unwrap();
+    w.approve(&id).await;
+    w.run(&engine).await;
+    assert_eq!(w.request(&id).await.status, RequestStatus::Decommissioned);
+    assert_eq!(w.cfn.status("berth-staging-orders"), None);
+    assert!(w.cfn.status("berth-staging-cluster").is_some(), "the cluster stays");
+}
+
+#[test]
+fn public_urls_drop_the_wildcard() {
+    assert_eq!(public_url("http://alb.example.com/", "/orders*"), "http://alb.example.com/orders");
+    assert_eq!(public_url("http://alb.example.com", "/api/v1/orders"), "http://alb.example.com/api/v1/orders");
+}

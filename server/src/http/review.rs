@@ -1,0 +1,163 @@
+//! `/api/v1/requests/{id}/…`: decisions, comments, decommissioning, retries, deployments,
+//! stack events (listed and streamed live) and the plan.
+
+use super::error::ApiResult;
+use super::extract::{ApiJson, AuthUser};
+use super::AppState;
+use crate::services;
+use app::backend::Backend;
+use app::model::*;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::Stream;
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use tokio::sync::broadcast::error::RecvError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/requests/{id}/approve", post(approve))
+        .route("/requests/{id}/reject", post(reject))
+        .route("/requests/{id}/request-changes", post(request_changes))
+        .route("/requests/{id}/decommission", post(decommission))
+        .route("/requests/{id}/retry", post(retry))
+        .route("/requests/{id}/comments", get(comments).post(add_comment))
+        .route("/requests/{id}/deployments", get(deployments))
+        .route("/requests/{id}/events", get(events))
+        .route("/requests/{id}/events/stream", get(stream))
+        .route("/requests/{id}/plan", get(plan))
+}
+
+type Id = Path<String>;
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "review", operation_id = "approve_request", request_body = ApproveBody,
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ApiRequest, description = "Approved; the deployment is queued"),
+              (status = 403, description = "Not an approver, or your own request (four eyes)"),
+              (status = 409, description = "Stale revision or already decided")))]
+pub async fn approve(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiJson(b): ApiJson<ApproveBody>) -> ApiResult<Json<ApiRequest>> {
+    Ok(Json(state.services.decide(&actor, &id, Decision::Approve { revision: b.revision, comment: b.comment }).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "review", operation_id = "reject_request", request_body = RejectBody,
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ApiRequest), (status = 403, description = "Not allowed"),
+              (status = 409, description = "Stale revision or already decided"), (status = 422, description = "Reason missing")))]
+pub async fn reject(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiJson(b): ApiJson<RejectBody>) -> ApiResult<Json<ApiRequest>> {
+    Ok(Json(state.services.decide(&actor, &id, Decision::Reject { reason: b.reason, revision: b.revision }).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/request-changes", tag = "review", operation_id = "request_changes", request_body = CommentBody,
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ApiRequest), (status = 403, description = "Not allowed"),
+              (status = 409, description = "Stale revision or already decided"), (status = 422, description = "Comment missing")))]
+pub async fn request_changes(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiJson(b): ApiJson<CommentBody>) -> ApiResult<Json<ApiRequest>> {
+    Ok(Json(state.services.decide(&actor, &id, Decision::RequestChanges { comment: b.comment, revision: b.revision }).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/decommission", tag = "review", operation_id = "decommission_request",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ApiRequest, description = "Awaiting review"), (status = 409, description = "Not deployed")))]
+pub async fn decommission(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<ApiRequest>> {
+    Ok(Json(state.services.decommission(&actor, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/retry", tag = "review", operation_id = "retry_deployment",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ApiRequest, description = "The failed deployment runs again"), (status = 409, description = "Nothing failed")))]
+pub async fn retry(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<ApiRequest>> {
+    Ok(Json(state.services.retry(&actor, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}/comments", tag = "review", operation_id = "list_comments",
+    params(("id" = String, Path, description = "Request id")), responses((status = 200, body = Vec<Note>)))]
+pub async fn comments(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<Vec<Note>>> {
+    Ok(Json(state.services.conversation(&actor, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/comments", tag = "review", operation_id = "add_comment", request_body = CommentBody,
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = Note), (status = 422, description = "Empty comment")))]
+pub async fn add_comment(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiJson(b): ApiJson<CommentBody>) -> ApiResult<Json<Note>> {
+    Ok(Json(state.services.comment(&actor, &id, &b.comment).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}/deployments", tag = "deployments", operation_id = "list_deployments",
+    params(("id" = String, Path, description = "Request id")), responses((status = 200, body = Vec<Deployment>)))]
+pub async fn deployments(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<Vec<Deployment>>> {
+    Ok(Json(state.services.deployments(&actor, &id).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct After {
+    /// A cursor from an earlier answer: only newer events.
+    after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}/events", tag = "deployments", operation_id = "list_stack_events",
+    params(("id" = String, Path, description = "Request id"), After), responses((status = 200, body = EventPage)))]
+pub async fn events(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, Query(q): Query<After>) -> ApiResult<Json<EventPage>> {
+    Ok(Json(state.services.events(&actor, &id, q.after.as_deref()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}/plan", tag = "review", operation_id = "get_plan",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = Plan), (status = 409, description = "CloudFormation could not compute a change set")))]
+pub async fn plan(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<Plan>> {
+    Ok(Json(state.services.plan(&actor, &id).await?))
+}
+
+/// Server-Sent Events: one `stack` event per stack event and one `deployment` event per
+/// deployment status change, with the feed cursor as the event id, so a reconnecting
+/// browser (which sends `Last-Event-ID`) gets exactly what it missed. Rows come from
+/// SQLite; the broadcast only says when to look, so one poller per stack serves any
+/// number of viewers.
+#[utoipa::path(get, path = "/api/v1/requests/{id}/events/stream", tag = "deployments", operation_id = "stream_events",
+    params(("id" = String, Path, description = "Request id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "text/event-stream of FeedItem", content_type = "text/event-stream")))]
+pub async fn stream(
+    State(state): State<AppState>,
+    AuthUser(actor): AuthUser,
+    Path(id): Id,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let request = state.services.get_request(&actor, &id).await?;
+    let request_id: i64 = request.id.parse().expect("ids are integers");
+    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let receiver = state.services.feed.subscribe();
+    let start = (state.services.clone(), receiver, last, VecDeque::<(i64, FeedItem)>::new());
+    let events = futures::stream::unfold(start, move |(services, mut receiver, mut last, mut buffer)| async move {
+        loop {
+            if let Some((seq, item)) = buffer.pop_front() {
+                let name = match &item {
+                    FeedItem::Stack(_) => "stack",
+                    FeedItem::Deployment { .. } => "deployment",
+                };
+                let event = Event::default().id(seq.to_string()).event(name).json_data(&item).expect("feed items serialize");
+                return Some((Ok(event), (services, receiver, last, buffer)));
+            }
+            match services::deployments::feed(&services, request_id, last).await {
+                Ok(items) if !items.is_empty() => {
+                    last = items.last().map(|(seq, _)| *seq).unwrap_or(last);
+                    buffer.extend(items);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reading the feed failed"),
+            }
+            loop {
+                match receiver.recv().await {
+                    Ok(id) if id == request_id => break,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
