@@ -186,3 +186,88 @@ pub async fn save_environment(form: EnvironmentForm, existing: Option<String>) -
     leptos_axum::redirect(&format!("/environments/{}", saved.name));
     Ok(saved.name)
 }
+
+/// A reviewer's decision as posted by the decision forms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DecisionForm {
+    /// approve, reject or request_changes
+    pub decision: String,
+    pub revision: u32,
+    pub text: String,
+}
+
+impl DecisionForm {
+    pub fn into_decision(self) -> Result<Decision, AppError> {
+        let revision = self.revision;
+        match self.decision.as_str() {
+            "approve" => Ok(Decision::Approve { revision, comment: Some(self.text) }),
+            "reject" => Ok(Decision::Reject { reason: self.text, revision: Some(revision) }),
+            "request_changes" => Ok(Decision::RequestChanges { comment: self.text, revision: Some(revision) }),
+            other => Err(AppError::BadRequest(format!("Unknown decision {other}"))),
+        }
+    }
+}
+
+#[server(prefix = "/_fn")]
+pub async fn decide_request(id: String, form: DecisionForm) -> Result<(), AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.decide(&user, &id, form.into_decision()?).await?;
+    Ok(())
+}
+
+#[server(prefix = "/_fn")]
+pub async fn add_comment(id: String, comment: String) -> Result<(), AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.comment(&user, &id, &comment).await?;
+    Ok(())
+}
+
+#[server(prefix = "/_fn")]
+pub async fn decommission_request(id: String) -> Result<(), AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.decommission(&user, &id).await?;
+    Ok(())
+}
+
+#[server(prefix = "/_fn")]
+pub async fn retry_request(id: String) -> Result<(), AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.retry(&user, &id).await?;
+    Ok(())
+}
+
+/// Everything the activity part of a request page shows, in one round trip.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub notes: Vec<Note>,
+    pub deployments: Vec<Deployment>,
+    pub events: Vec<StackEventView>,
+}
+
+#[server(prefix = "/_fn")]
+pub async fn get_activity(id: String) -> Result<Activity, AppError> {
+    let (backend, user) = signed_in().await?;
+    Ok(Activity {
+        notes: backend.conversation(&user, &id).await?,
+        deployments: backend.deployments(&user, &id).await?,
+        events: backend.events(&user, &id, None).await?.items,
+    })
+}
+
+#[server(prefix = "/_fn")]
+pub async fn get_plan(id: String) -> Result<Plan, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.plan(&user, &id).await
+}
+
+/// How many requests await a decision (the count in the navigation), up to 200.
+#[server(prefix = "/_fn")]
+pub async fn review_count() -> Result<usize, AppError> {
+    let (backend, user) = signed_in().await?;
+    if !user.role.is_platform() {
+        return Ok(0);
+    }
+    let filter = RequestFilter { queue: Some(true), limit: Some(200), ..Default::default() };
+    Ok(backend.list_requests(&user, &filter).await?.items.len())
+}

@@ -97,11 +97,24 @@ fn Nav() -> impl IntoView {
                     match user.await {
                         Ok(Some(user)) => {
                             let is_admin = user.role == Role::Admin;
+                            let is_platform = user.role.is_platform();
+                            let queue = Resource::new(|| (), |_| api::review_count());
                             view! {
                                 <nav>
                                     <A href="/requests">"Requests"</A>
                                     <A href="/requests/new">"New API"</A>
                                     <A href="/environments">"Environments"</A>
+                                    {is_platform.then(|| view! {
+                                        <a href="/requests?queue=true" id="review-link">
+                                            "Review "
+                                            <Suspense fallback=|| ()>
+                                                {move || Suspend::new(async move {
+                                                    let n = queue.await.unwrap_or(0);
+                                                    view! { <span class="count">{n}</span> }
+                                                })}
+                                            </Suspense>
+                                        </a>
+                                    })}
                                     {is_admin.then(|| view! { <A href="/admin/users">"Users"</A> })}
                                 </nav>
                                 <div class="who">

@@ -2,6 +2,7 @@
 
 pub mod environments;
 pub mod login;
+pub mod request_activity;
 pub mod request_detail;
 pub mod request_form;
 pub mod requests;

@@ -1,5 +1,7 @@
+use super::request_activity::{Actions, RequestActivity};
 use crate::api::get_request;
 use crate::components::{ErrorNote, StackTable, StatusBadge};
+use crate::CurrentUser;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -7,7 +9,10 @@ use leptos_router::hooks::use_params_map;
 pub fn RequestDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let request = Resource::new(id, get_request);
+    let actions = Actions::new();
+    let request = Resource::new(move || (id(), actions.version()), |(id, _)| get_request(id));
+    let user = expect_context::<CurrentUser>();
+    Effect::new(move |_| actions.follow(id()));
     view! {
         <section class="page">
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -16,12 +21,21 @@ pub fn RequestDetailPage() -> impl IntoView {
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                         Ok(r) => {
                             let p = r.parameters.clone();
+                            let me = user.get_untracked().and_then(Result::ok).flatten();
+                            let public_url = r.outputs.get("PublicUrl").cloned();
+                            let reason = r.status_reason.clone();
                             let edit = r.status.editable().then(|| format!("/requests/{}/edit", r.id));
                             view! {
                                 <div class="page-head">
                                     <h1>{r.service_name.clone()} " " <StatusBadge status=r.status/></h1>
                                     {edit.map(|href| view! { <a class="button" href=href>"Edit (new revision)"</a> })}
                                 </div>
+                                {reason.map(|why| view! {
+                                    <div class="error-box" id="failure" role="alert"><strong>"Deployment failed: "</strong>{why}</div>
+                                })}
+                                {public_url.map(|url| view! {
+                                    <p class="public-url" id="public-url">"Public URL: " <a href=url.clone()>{url.clone()}</a></p>
+                                })}
                                 <dl class="facts" id="request-facts">
                                     <dt>"Environment"</dt><dd>{r.environment.clone()}</dd>
                                     <dt>"Team"</dt><dd>{r.team.clone()}</dd>
@@ -60,6 +74,7 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <StackTable title="Cluster stack" stack=r.stacks.cluster.clone()/>
                                     <StackTable title="Service stack" stack=r.stacks.service.clone()/>
                                 </div>
+                                <RequestActivity request=r.clone() user=me actions=actions/>
                             }
                                 .into_any()
                         }
