@@ -77,3 +77,55 @@ async fn the_server_repeats_the_browser_s_messages() {
     browser.wait_for_text("#service_name-error", "staging already has an API named orders").await.unwrap();
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_approver_approves_and_the_requester_sees_it_deployed() {
+    let moto = berth_tests::moto::Moto::start().await.unwrap();
+    let berth = Berth::start_on(&moto).await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    berth.user("alice", "approver", "platform").await.unwrap();
+    let created = rita.post("/api/v1/requests", berth_tests::api_request("orders", "/orders*")).await.unwrap();
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    let browser = Browser::start(&berth.url).await.unwrap();
+    sign_in(&browser, "alice", "alice-password-123").await;
+    browser.wait_for_text("#review-link", "1").await.unwrap();
+    browser.open(&format!("/requests/{id}")).await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.wait_for_text("#plan", "AWS::ECS::Service").await.unwrap();
+    browser.screenshot("review").await.unwrap();
+    browser.fill("#approve-text", "Ship it").await.unwrap();
+    browser.click("#approve").await.unwrap();
+    browser.wait_for_text("main", "Approved").await.ok();
+    // The deployment runs on the local AWS; the page shows its outcome.
+    let started = std::time::Instant::now();
+    while browser.text("#public-url").await.is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the API never showed as deployed");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        browser.open(&format!("/requests/{id}")).await.unwrap();
+    }
+    browser.wait_for_text("#public-url", "/orders").await.unwrap();
+    browser.wait_for_text("#events", "CREATE_COMPLETE").await.unwrap();
+    browser.wait_for_text("main", "Deployed").await.unwrap();
+    browser.screenshot("deployed").await.unwrap();
+    browser.close().await.unwrap();
+
+    let browser = Browser::start(&berth.url).await.unwrap();
+    sign_in(&browser, "rita", "rita-password-123").await;
+    browser.open(&format!("/requests/{id}")).await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    let conversation = browser.wait_for_text("#conversation", "approved").await.unwrap();
+    assert!(conversation.contains("alice") && conversation.contains("Ship it"), "{conversation}");
+    assert!(browser.client.find(fantoccini::Locator::Css("#approve")).await.is_err(), "no decision for the requester");
+    browser.wait_for_text("#public-url", "/orders").await.unwrap();
+    browser.close().await.unwrap();
+}
+
+async fn sign_in(browser: &Browser, username: &str, password: &str) {
+    browser.open("/login").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.fill("#username", username).await.unwrap();
+    browser.fill("#password", password).await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser.wait_for_url("/requests").await.unwrap();
+}

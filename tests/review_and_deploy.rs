@@ -7,14 +7,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 async fn berth_on(moto: &Moto) -> Berth {
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(config.path(), "deploy_poll_ms = 100\ndeploy_timeout_minutes = 2\n").unwrap();
-    let env = moto.env();
-    let path = config.into_temp_path().keep().unwrap();
-    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let path = path.to_str().unwrap().to_string();
-    vars.push(("BERTH_CONFIG", &path));
-    Berth::start_with(&vars).await.unwrap()
+    Berth::start_on(moto).await.unwrap()
 }
 
 async fn wait_for_status(api: &Api, id: &str, wanted: &str) -> Value {

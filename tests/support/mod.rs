@@ -67,6 +67,17 @@ impl Berth {
         Ok(berth)
     }
 
+    /// Starts Berth pointed at a local AWS, polling stacks quickly.
+    pub async fn start_on(moto: &moto::Moto) -> Result<Berth> {
+        let env = moto.env();
+        let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let config = std::env::temp_dir().join(format!("berth-test-{}.toml", free_port()));
+        std::fs::write(&config, "deploy_poll_ms = 100\ndeploy_timeout_minutes = 2\n")?;
+        let config = config.to_string_lossy().to_string();
+        vars.push(("BERTH_CONFIG", &config));
+        Self::start_with(&vars).await
+    }
+
     async fn wait_ready(&self) -> Result<()> {
         let started = Instant::now();
         let client = reqwest::Client::new();
