@@ -13,10 +13,6 @@ pub fn RequestDetailPage() -> impl IntoView {
     let request = Resource::new(move || (id(), actions.version()), |(id, _)| get_request(id));
     let user = expect_context::<CurrentUser>();
     Effect::new(move |_| actions.follow(id()));
-        if in_flight {
-            set_timeout(move || actions.live.update(|n| *n += 1), std::time::Duration::from_secs(2));
-        }
-    });
     view! {
         <section class="page">
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
