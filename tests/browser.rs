@@ -24,8 +24,7 @@ async fn a_requester_signs_in_and_requests_an_api() {
 
     browser.open("/requests/new").await.unwrap();
     browser.wait_hydrated().await.unwrap();
-    browser.fill("#service_name", "Orders_API").await.unwrap();
-    browser.wait_for_text("#service_name-error", "Service name must start with a lowercase letter").await.unwrap();
+    browser.type_until("#service_name", "Orders_API", "#service_name-error", "Service name must start with a lowercase letter").await.unwrap();
     browser.fill("#service_name", "orders").await.unwrap();
     browser.wait_for_text("#preview", "berth-staging-orders").await.unwrap();
     assert_eq!(browser.text("#service_name-error").await.unwrap(), "");
@@ -67,10 +66,11 @@ async fn the_server_repeats_the_browser_s_messages() {
     browser.fill("#password", "rita-password-123").await.unwrap();
     browser.click("button[type=submit]").await.unwrap();
     browser.wait_for_url("/requests").await.unwrap();
+    browser.wait_for_text(".topbar", "rita").await.unwrap();
     browser.open("/requests/new").await.unwrap();
     browser.wait_hydrated().await.unwrap();
     // Valid in the browser, refused by the server: the name is taken in the environment.
-    browser.fill("#service_name", "orders").await.unwrap();
+    browser.type_until("#service_name", "orders", "#preview", "berth-staging-orders").await.unwrap();
     browser.fill("#description", "Again").await.unwrap();
     browser.fill("#path", "/orders-again*").await.unwrap();
     browser.click(".request-form button[type=submit]").await.unwrap();
@@ -94,16 +94,10 @@ async fn an_approver_approves_and_the_requester_sees_it_deployed() {
     browser.wait_hydrated().await.unwrap();
     browser.wait_for_text("#plan", "AWS::ECS::Service").await.unwrap();
     browser.screenshot("review").await.unwrap();
+    // The plan is rendered by the reactive part of the page: once it shows, so can the forms.
     browser.fill("#approve-text", "Ship it").await.unwrap();
     browser.click("#approve").await.unwrap();
-    browser.wait_for_text("main", "Approved").await.ok();
-    // The deployment runs on the local AWS; the page shows its outcome.
-    let started = std::time::Instant::now();
-    while browser.text("#public-url").await.is_err() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the API never showed as deployed");
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        browser.open(&format!("/requests/{id}")).await.unwrap();
-    }
+    // The deployment runs on the local AWS; its outcome arrives live, without a reload.
     browser.wait_for_text("#public-url", "/orders").await.unwrap();
     browser.wait_for_text("#events", "CREATE_COMPLETE").await.unwrap();
     browser.wait_for_text("main", "Deployed").await.unwrap();

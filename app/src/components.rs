@@ -32,7 +32,12 @@ pub fn StackTable(title: &'static str, stack: StackInput) -> impl IntoView {
                     {stack
                         .parameters
                         .into_iter()
-                        .map(|p| view! { <tr><th>{p.key}</th><td><code>{p.value}</code></td></tr> })
+                        .map(|p| {
+                            // An empty text node does not survive the trip through HTML, and
+                            // hydration would stumble on its absence.
+                            let value = if p.value.is_empty() { "(empty)".to_string() } else { p.value };
+                            view! { <tr><th>{p.key}</th><td><code>{value}</code></td></tr> }
+                        })
                         .collect_view()}
                 </tbody>
             </table>
@@ -49,3 +54,4 @@ pub fn age(seconds: i64) -> String {
         s => format!("{} d", s / 86_400),
     }
 }
+

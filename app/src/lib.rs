@@ -22,7 +22,7 @@ use crate::model::{Role, User};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes, A};
-use leptos_router::{path, SsrMode};
+use leptos_router::path;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -54,13 +54,21 @@ pub fn App() -> impl IntoView {
     provide_context(sign_in);
     provide_context(sign_out);
     provide_context(user);
+    // Created here, not in the request page, so that they outlive any one rendering of it.
+    provide_context(pages::request_activity::Actions::new());
 
     // Browser tests wait for this mark before typing, so they exercise the hydrated page.
+    // Set a moment after the root hydrates, once the suspended parts have had their turn.
     Effect::new(move |_| {
         #[cfg(feature = "hydrate")]
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
+        set_timeout(
+            || {
+                if let Some(body) = document().body() {
+                    let _ = body.set_attribute("data-hydrated", "true");
+                }
+            },
+            std::time::Duration::from_millis(100),
+        );
     });
 
     view! {
@@ -70,15 +78,15 @@ pub fn App() -> impl IntoView {
             <Nav/>
             <main>
                 <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("/") ssr=SsrMode::Async view=|| view! { <Redirect path="/requests"/> }/>
-                    <Route path=path!("/login") ssr=SsrMode::Async view=pages::login::LoginPage/>
-                    <Route path=path!("/requests") ssr=SsrMode::Async view=pages::requests::RequestsPage/>
-                    <Route path=path!("/requests/new") ssr=SsrMode::Async view=pages::request_form::NewRequestPage/>
-                    <Route path=path!("/requests/:id") ssr=SsrMode::Async view=pages::request_detail::RequestDetailPage/>
-                    <Route path=path!("/requests/:id/edit") ssr=SsrMode::Async view=pages::request_form::EditRequestPage/>
-                    <Route path=path!("/environments") ssr=SsrMode::Async view=pages::environments::EnvironmentsPage/>
-                    <Route path=path!("/environments/:name") ssr=SsrMode::Async view=pages::environments::EnvironmentPage/>
-                    <Route path=path!("/admin/users") ssr=SsrMode::Async view=pages::users::UsersPage/>
+                    <Route path=path!("/") view=|| view! { <Redirect path="/requests"/> }/>
+                    <Route path=path!("/login") view=pages::login::LoginPage/>
+                    <Route path=path!("/requests") view=pages::requests::RequestsPage/>
+                    <Route path=path!("/requests/new") view=pages::request_form::NewRequestPage/>
+                    <Route path=path!("/requests/:id") view=pages::request_detail::RequestDetailPage/>
+                    <Route path=path!("/requests/:id/edit") view=pages::request_form::EditRequestPage/>
+                    <Route path=path!("/environments") view=pages::environments::EnvironmentsPage/>
+                    <Route path=path!("/environments/:name") view=pages::environments::EnvironmentPage/>
+                    <Route path=path!("/admin/users") view=pages::users::UsersPage/>
                 </Routes>
             </main>
         </Router>
@@ -89,6 +97,11 @@ pub fn App() -> impl IntoView {
 fn Nav() -> impl IntoView {
     let user = expect_context::<CurrentUser>();
     let sign_out = expect_context::<ServerAction<SignOut>>();
+    // Created with the component, not inside the suspended part: a resource created while
+    // a Suspend resolves breaks hydration in the browser.
+    let sign_in = expect_context::<ServerAction<SignIn>>();
+    let actions = expect_context::<pages::request_activity::Actions>();
+    let queue = Resource::new(move || (sign_in.version().get(), actions.version()), |_| api::review_count());
     view! {
         <header class="topbar">
             <A href="/requests" attr:class="brand">"Berth"</A>
@@ -98,7 +111,6 @@ fn Nav() -> impl IntoView {
                         Ok(Some(user)) => {
                             let is_admin = user.role == Role::Admin;
                             let is_platform = user.role.is_platform();
-                            let queue = Resource::new(|| (), |_| api::review_count());
                             view! {
                                 <nav>
                                     <A href="/requests">"Requests"</A>

@@ -319,16 +319,19 @@ pub struct ApiRequest {
     pub status_reason: Option<String>,
     /// The service stack's outputs, with `PublicUrl` (the load balancer's address + path).
     pub outputs: BTreeMap<String, String>,
+    /// What the signed-in user may do with the request now (the server decides; the UI
+    /// only offers these).
+    pub allowed: Allowed,
 }
 
-impl ApiRequest {
-    /// Approvers and admins decide, but never on a request or revision of their own.
-    pub fn decidable_by(&self, user: &User) -> bool {
-        user.role.is_platform()
-            && user.username != self.requested_by
-            && user.username != self.revision_author
-            && matches!(self.status, RequestStatus::PendingReview | RequestStatus::DecommissionRequested)
-    }
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Allowed {
+    pub decide: bool,
+    pub edit: bool,
+    pub decommission: bool,
+    pub retry: bool,
+    pub plan: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ impl Browser {
         let port = super::free_port();
         let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
             .arg(format!("--port={port}"))
+            // Its own process group, so Chromium goes down with it even when a test fails.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -53,12 +56,18 @@ impl Browser {
 
     /// Waits until the page's wasm has hydrated it (the app marks `<body>`).
     pub async fn wait_hydrated(&self) -> Result<()> {
+        self.wait_ready("body[data-hydrated]").await
+    }
+
+    /// Waits for an element, e.g. a form marked `[data-ready=true]` once its part of the
+    /// page is hydrated (which can be after the page as a whole).
+    pub async fn wait_ready(&self, css: &str) -> Result<()> {
         self.client
             .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::Css("body[data-hydrated]"))
+            .at_most(Duration::from_secs(60))
+            .for_element(Locator::Css(css))
             .await
-            .context("the page never hydrated")?;
+            .with_context(|| format!("{css} never appeared"))?;
         Ok(())
     }
 
@@ -67,6 +76,26 @@ impl Browser {
         field.clear().await?;
         field.send_keys(text).await?;
         Ok(())
+    }
+
+    /// Types into a field until the page reacts as expected: the first keystrokes can land
+    /// before that part of the page is hydrated, when nothing listens to them yet.
+    pub async fn type_until(&self, field: &str, text: &str, shows: &str, needle: &str) -> Result<String> {
+        let started = Instant::now();
+        loop {
+            self.fill(field, text).await?;
+            let settled = Instant::now();
+            while settled.elapsed() < Duration::from_secs(2) {
+                let seen = self.text(shows).await.unwrap_or_default();
+                if seen.contains(needle) {
+                    return Ok(seen);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if started.elapsed() > Duration::from_secs(40) {
+                bail!("typing {text:?} into {field} never made {shows} show {needle:?}");
+            }
+        }
     }
 
     pub async fn click(&self, css: &str) -> Result<()> {
@@ -117,16 +146,16 @@ impl Browser {
         Ok(())
     }
 
-    pub async fn close(mut self) -> Result<()> {
+    pub async fn close(self) -> Result<()> {
         self.client.clone().close().await?;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
         Ok(())
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // The whole group: ChromeDriver and the Chromium processes it started.
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.driver.id())]).status();
+        let _ = self.driver.wait();
     }
 }

@@ -9,14 +9,15 @@ use crate::CurrentUser;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-fn is_platform(user: CurrentUser) -> impl Fn() -> bool + Copy {
-    move || user.get().and_then(Result::ok).flatten().is_some_and(|u| u.role.is_platform())
+/// Awaited inside a `Suspend`, so the browser renders what the server rendered.
+async fn is_platform(user: CurrentUser) -> bool {
+    user.await.ok().flatten().is_some_and(|u| u.role.is_platform())
 }
 
 #[component]
 pub fn EnvironmentsPage() -> impl IntoView {
     let environments = Resource::new(|| (), |_| list_environments());
-    let platform = is_platform(expect_context::<CurrentUser>());
+    let user = expect_context::<CurrentUser>();
     let blank = EnvironmentForm {
         region: "us-east-1".into(),
         instance_type: "t3.medium".into(),
@@ -58,10 +59,17 @@ pub fn EnvironmentsPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
-            <Show when=platform>
-                <h2>"New environment"</h2>
-                <EnvironmentEditor initial=blank.clone() existing=None/>
-            </Show>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let blank = blank.clone();
+                    Suspend::new(async move {
+                        is_platform(user).await.then(|| view! {
+                            <h2>"New environment"</h2>
+                            <EnvironmentEditor initial=blank existing=None/>
+                        })
+                    })
+                }}
+            </Suspense>
         </section>
     }
 }
@@ -82,14 +90,15 @@ pub fn EnvironmentPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
     let environment = Resource::new(name, get_environment);
-    let platform = is_platform(expect_context::<CurrentUser>());
+    let user = expect_context::<CurrentUser>();
     view! {
         <section class="page">
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
+                    let platform = is_platform(user).await;
                     match environment.await {
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                        Ok(e) => view! { <EnvironmentDetail environment=e platform=platform()/> }.into_any(),
+                        Ok(e) => view! { <EnvironmentDetail environment=e platform=platform/> }.into_any(),
                     }
                 })}
             </Suspense>

@@ -2,11 +2,13 @@
 //! conversation, the deployments and the stack events, which arrive over Server-Sent Events
 //! while the page is open.
 
-use crate::api::{get_activity, get_plan, AddComment, DecideRequest, DecommissionRequest, RetryRequest};
+use crate::api::{get_activity, get_plan, get_request, Activity, AddComment, DecideRequest, DecommissionRequest, RetryRequest};
+use crate::error::AppError;
+use crate::model::Plan;
 use crate::components::ErrorNote;
 #[cfg(feature = "hydrate")]
 use crate::model::FeedItem;
-use crate::model::{ApiRequest, RequestStatus, StackEventView, User};
+use crate::model::{ApiRequest, StackEventView};
 use leptos::prelude::*;
 
 /// The actions of a request page; the page refetches the request when any of them runs.
@@ -75,26 +77,46 @@ fn cursor(e: &StackEventView) -> i64 {
     e.cursor.parse().unwrap_or(0)
 }
 
+/// The data of the live half, created with the page: resources created while a suspended
+/// part resolves do not hydrate.
+#[derive(Clone, Copy)]
+pub struct ActivityData {
+    pub activity: Resource<Result<Activity, AppError>>,
+    /// The plan, for those who may decide (None for everyone else).
+    pub plan: Resource<Result<Option<Plan>, AppError>>,
+}
+
+impl ActivityData {
+    pub fn new(id: impl Fn() -> String + Copy + Send + Sync + 'static, actions: Actions) -> Self {
+        ActivityData {
+            activity: Resource::new(move || (id(), actions.version()), |(id, _)| get_activity(id)),
+            plan: Resource::new(
+                move || (id(), actions.version()),
+                |(id, _)| async move {
+                    if get_request(id.clone()).await?.allowed.plan {
+                        get_plan(id).await.map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                },
+            ),
+        }
+    }
+}
+
 #[component]
-pub fn RequestActivity(request: ApiRequest, user: Option<User>, actions: Actions) -> impl IntoView {
+pub fn RequestActivity(request: ApiRequest, actions: Actions, data: ActivityData) -> impl IntoView {
     let id = request.id.clone();
-    let activity = Resource::new(move || actions.version(), {
-        let id = id.clone();
-        move |_| get_activity(id.clone())
-    });
-    let decidable = user.as_ref().is_some_and(|u| request.decidable_by(u));
-    let own_team = user.as_ref().is_some_and(|u| u.team == request.team || u.role == crate::model::Role::Admin);
-    let platform = user.as_ref().is_some_and(|u| u.role.is_platform());
-    let can_retry = request.status == RequestStatus::Failed && (own_team || platform);
-    let can_decommission = request.status == RequestStatus::Deployed && own_team;
-    let show_plan = platform && matches!(request.status, RequestStatus::PendingReview | RequestStatus::DecommissionRequested);
+    let activity = data.activity;
+    let allowed = request.allowed.clone();
+    let (decidable, can_retry, can_decommission, show_plan) = (allowed.decide, allowed.retry, allowed.decommission, allowed.plan);
     let revision = request.revision;
 
-    let (id_decide, id_plan, id_retry, id_decommission, id_comment) = (id.clone(), id.clone(), id.clone(), id.clone(), id.clone());
+    let (id_decide, id_retry, id_decommission, id_comment) = (id.clone(), id.clone(), id.clone(), id.clone());
     view! {
         {move || actions.error().map(|e| view! { <ErrorNote error=e/> })}
         {decidable.then(|| view! { <DecisionForms id=id_decide revision=revision actions=actions/> })}
-        {show_plan.then(|| view! { <PlanView id=id_plan/> })}
+        {show_plan.then(|| view! { <PlanView plan=data.plan/> })}
         <div class="row-actions">
             {can_retry.then(|| view! {
                 <ActionForm action=actions.retry>
@@ -145,7 +167,7 @@ pub fn RequestActivity(request: ApiRequest, user: Option<User>, actions: Actions
                                                     {s.status_reason.map(|r| view! { <span class="error">" — " {r}</span> })}
                                                 </div>
                                             }).collect_view()}</td>
-                                            <td>{d.finished_at.unwrap_or_default()}</td>
+                                            <td>{d.finished_at}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -166,7 +188,7 @@ pub fn RequestActivity(request: ApiRequest, user: Option<User>, actions: Actions
                                                 view! {
                                                 <tr class:failed=failed>
                                                     <td><time>{e.timestamp}</time></td><td>{e.stack_name}</td><td>{e.logical_id}</td>
-                                                    <td>{e.resource_type}</td><td>{e.status}</td><td>{e.reason.unwrap_or_default()}</td>
+                                                    <td>{e.resource_type}</td><td>{e.status}</td><td>{e.reason}</td>
                                                 </tr>
                                             }}).collect_view()}
                                         </tbody>
@@ -216,8 +238,7 @@ fn DecisionForms(id: String, revision: u32, actions: Actions) -> impl IntoView {
 }
 
 #[component]
-fn PlanView(id: String) -> impl IntoView {
-    let plan = Resource::new(move || id.clone(), get_plan);
+fn PlanView(plan: Resource<Result<Option<Plan>, AppError>>) -> impl IntoView {
     view! {
         <section class="plan" id="plan">
             <h2>"Plan: what CloudFormation will change"</h2>
@@ -225,7 +246,8 @@ fn PlanView(id: String) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match plan.await {
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                        Ok(p) => view! {
+                        Ok(None) => ().into_any(),
+                        Ok(Some(p)) => view! {
                             {(!p.parameter_changes.is_empty()).then(|| view! {
                                 <h3>"Changes since the deployed revision"</h3>
                                 <table class="params" id="diff">
@@ -243,7 +265,7 @@ fn PlanView(id: String) -> impl IntoView {
                                             <tbody>{s.changes.into_iter().map(|c| view! {
                                                 <tr>
                                                     <th>{c.action}</th><td>{c.logical_id}</td><td>{c.resource_type}</td>
-                                                    <td>{c.replacement.map(|r| format!("replacement: {r}")).unwrap_or_default()}</td>
+                                                    <td>{c.replacement.map(|r| format!("replacement: {r}"))}</td>
                                                 </tr>
                                             }).collect_view()}</tbody>
                                         </table>

@@ -1,7 +1,6 @@
-use super::request_activity::{Actions, RequestActivity};
+use super::request_activity::{ActivityData, Actions, RequestActivity};
 use crate::api::get_request;
 use crate::components::{ErrorNote, StackTable, StatusBadge};
-use crate::CurrentUser;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -9,9 +8,10 @@ use leptos_router::hooks::use_params_map;
 pub fn RequestDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let actions = Actions::new();
+    let actions = expect_context::<Actions>();
+    actions.live_events.set(Vec::new());
     let request = Resource::new(move || (id(), actions.version()), |(id, _)| get_request(id));
-    let user = expect_context::<CurrentUser>();
+    let data = ActivityData::new(id, actions);
     Effect::new(move |_| actions.follow(id()));
     view! {
         <section class="page">
@@ -21,10 +21,9 @@ pub fn RequestDetailPage() -> impl IntoView {
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                         Ok(r) => {
                             let p = r.parameters.clone();
-                            let me = user.get_untracked().and_then(Result::ok).flatten();
                             let public_url = r.outputs.get("PublicUrl").cloned();
                             let reason = r.status_reason.clone();
-                            let edit = r.status.editable().then(|| format!("/requests/{}/edit", r.id));
+                            let edit = r.allowed.edit.then(|| format!("/requests/{}/edit", r.id));
                             view! {
                                 <div class="page-head">
                                     <h1>{r.service_name.clone()} " " <StatusBadge status=r.status/></h1>
@@ -74,7 +73,7 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <StackTable title="Cluster stack" stack=r.stacks.cluster.clone()/>
                                     <StackTable title="Service stack" stack=r.stacks.service.clone()/>
                                 </div>
-                                <RequestActivity request=r.clone() user=me actions=actions/>
+                                <RequestActivity request=r.clone() actions=actions data=data/>
                             }
                                 .into_any()
                         }
@@ -84,3 +83,4 @@ pub fn RequestDetailPage() -> impl IntoView {
         </section>
     }
 }
+

@@ -120,7 +120,7 @@ pub async fn create(s: &Services, actor: &User, input: RequestInput) -> Result<A
     .await?;
     let record = db::requests::get(&mut *tx, id).await?.expect("inserted in this transaction");
     tx.commit().await?;
-    to_api(record, &env)
+    to_api(record, &env, actor)
 }
 
 pub async fn update(s: &Services, actor: &User, id: &str, input: RequestInput) -> Result<ApiRequest> {
@@ -131,9 +131,7 @@ pub async fn update(s: &Services, actor: &User, id: &str, input: RequestInput) -
         .await?
         .filter(|r| visible(actor, &r.team))
         .ok_or_else(|| AppError::NotFound(format!("No request {id}")))?;
-    if actor.team != current.team && actor.role != Role::Admin {
-        return Err(AppError::Forbidden(format!("Only team {} (or an admin) may change this request", current.team)).into());
-    }
+    may_act_for_team(actor, &current)?;
     let status = current.status();
     if !status.editable() {
         return Err(AppError::Conflict(format!("The request cannot be changed while it is {}", status.label().to_lowercase())).into());
@@ -170,7 +168,7 @@ pub async fn update(s: &Services, actor: &User, id: &str, input: RequestInput) -
     .await?;
     let record = db::requests::get(&mut *tx, id).await?.expect("updated in this transaction");
     tx.commit().await?;
-    to_api(record, &env)
+    to_api(record, &env, actor)
 }
 
 pub async fn get(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
@@ -182,7 +180,7 @@ pub async fn get(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
     let env = db::environments::get(&s.db, &record.environment)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No environment {}", record.environment)))?;
-    to_api(record, &env)
+    to_api(record, &env, actor)
 }
 
 /// One of a request's stacks as files: its template and the parameter file that
@@ -211,7 +209,42 @@ pub async fn stack_files(s: &Services, actor: &User, id: &str, kind: StackKind) 
     Ok(StackFiles { stack, template: s.templates.body(kind).to_string() })
 }
 
-fn to_api(r: RequestRecord, env: &Environment) -> Result<ApiRequest> {
+/// Approvers and admins decide, but never a request they submitted or a revision they wrote.
+pub fn may_decide(actor: &User, r: &RequestRecord) -> Result<(), AppError> {
+    if !actor.role.is_platform() {
+        return Err(AppError::Forbidden("Only approvers and admins may do this".into()));
+    }
+    let actor_id = parse_id(&actor.id, "user")?;
+    if actor_id == r.requested_by || actor_id == r.revision_author_id {
+        return Err(AppError::Forbidden("Four eyes: you cannot decide a request you submitted or revised".into()));
+    }
+    Ok(())
+}
+
+/// The request's team (or an admin) acts on it.
+pub fn may_act_for_team(actor: &User, r: &RequestRecord) -> Result<(), AppError> {
+    if actor.team == r.team || actor.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!("Only team {} (or an admin) may do this", r.team)))
+    }
+}
+
+fn allowed(actor: &User, r: &RequestRecord) -> Allowed {
+    let status = r.status();
+    let awaiting = matches!(status, RequestStatus::PendingReview | RequestStatus::DecommissionRequested);
+    let team = may_act_for_team(actor, r).is_ok();
+    Allowed {
+        decide: awaiting && may_decide(actor, r).is_ok(),
+        edit: team && status.editable(),
+        decommission: team && status == RequestStatus::Deployed,
+        retry: (team || actor.role.is_platform()) && status == RequestStatus::Failed,
+        plan: awaiting && actor.role.is_platform(),
+    }
+}
+
+fn to_api(r: RequestRecord, env: &Environment, actor: &User) -> Result<ApiRequest> {
+    let allowed = allowed(actor, &r);
     let parameters = r.input()?;
     let stacks = stacks::render(&env.parameters, &parameters, Some(r.priority as u32));
     Ok(ApiRequest {
@@ -231,6 +264,7 @@ fn to_api(r: RequestRecord, env: &Environment) -> Result<ApiRequest> {
         deployed_revision: r.deployed_revision.map(|v| v as u32),
         status_reason: r.status_reason,
         outputs: serde_json::from_str(&r.outputs)?,
+        allowed,
     })
 }
 

@@ -2,8 +2,8 @@
 //! and retries. Each transition is checked and recorded inside one write transaction, so
 //! two approvers clicking at once produce exactly one decision.
 
-use super::requests::visible;
-use super::{parse_id, require_platform, Services};
+use super::requests::{may_act_for_team, may_decide, visible};
+use super::{parse_id, Services};
 use crate::db::{self, audit, requests::RequestRecord, Tx};
 use crate::error::Result;
 use app::error::AppError;
@@ -29,15 +29,6 @@ async fn load(tx: &mut Tx, actor: &User, id: &str) -> Result<RequestRecord> {
         .await?
         .filter(|r| visible(actor, &r.team))
         .ok_or_else(|| AppError::NotFound(format!("No request {id}")).into())
-}
-
-/// The request's team (or an admin) acts on it.
-fn require_team(actor: &User, r: &RequestRecord) -> Result<(), AppError> {
-    if actor.team == r.team || actor.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!("Only team {} (or an admin) may do this", r.team)))
-    }
 }
 
 fn check_revision(r: &RequestRecord, revision: Option<u32>) -> Result<(), AppError> {
@@ -69,13 +60,9 @@ async fn note(tx: &mut Tx, actor: &User, r: &RequestRecord, kind: NoteKind, body
 }
 
 pub async fn decide(s: &Services, actor: &User, id: &str, decision: Decision) -> Result<ApiRequest> {
-    require_platform(actor)?;
     let mut tx = db::begin_write(&s.db).await?;
     let r = load(&mut tx, actor, id).await?;
-    let actor_id = parse_id(&actor.id, "user")?;
-    if actor_id == r.requested_by || actor_id == r.revision_author_id {
-        return Err(AppError::Forbidden("Four eyes: you cannot decide a request you submitted or revised".into()).into());
-    }
+    may_decide(actor, &r)?;
     let status = r.status();
     if !matches!(status, RequestStatus::PendingReview | RequestStatus::DecommissionRequested) {
         return Err(AppError::Conflict(format!("Revision {} was already decided: the request is {}", r.revision, status.label().to_lowercase())).into());
@@ -131,7 +118,7 @@ pub async fn comment(s: &Services, actor: &User, id: &str, body: &str) -> Result
     let mut tx = db::begin_write(&s.db).await?;
     let r = load(&mut tx, actor, id).await?;
     if !actor.role.is_platform() {
-        require_team(actor, &r)?;
+        may_act_for_team(actor, &r)?;
     }
     note(&mut tx, actor, &r, NoteKind::Comment, &body, "request.comment", json!({"revision": r.revision, "comment": body})).await?;
     tx.commit().await?;
@@ -141,7 +128,7 @@ pub async fn comment(s: &Services, actor: &User, id: &str, body: &str) -> Result
 pub async fn decommission(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
     let mut tx = db::begin_write(&s.db).await?;
     let r = load(&mut tx, actor, id).await?;
-    require_team(actor, &r)?;
+    may_act_for_team(actor, &r)?;
     if r.status() != RequestStatus::Deployed {
         return Err(AppError::Conflict(format!("Only a deployed API can be decommissioned; this one is {}", r.status().label().to_lowercase())).into());
     }
@@ -156,7 +143,7 @@ pub async fn retry(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
     let mut tx = db::begin_write(&s.db).await?;
     let r = load(&mut tx, actor, id).await?;
     if !actor.role.is_platform() {
-        require_team(actor, &r)?;
+        may_act_for_team(actor, &r)?;
     }
     let last = db::deployments::latest(&mut *tx, r.id).await?;
     let Some(last) = last.filter(|d| d.status == "failed" && r.status() == RequestStatus::Failed) else {
