@@ -21,6 +21,7 @@ async fn a_requester_signs_in_and_requests_an_api() {
     browser.click("button[type=submit]").await.unwrap();
     browser.wait_for_url("/requests").await.unwrap();
     browser.wait_for_text(".topbar", "rita").await.unwrap();
+    browser.wait_for_text("main", "No requests match.").await.unwrap();
 
     browser.open("/requests/new").await.unwrap();
     browser.wait_hydrated().await.unwrap();

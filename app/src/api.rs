@@ -59,8 +59,9 @@ pub async fn submit_request(draft: RequestDraft, id: Option<String>) -> Result<S
     Ok(request.id)
 }
 
+/// An empty filter encodes to no field at all, hence the default.
 #[server(prefix = "/_fn")]
-pub async fn list_requests(filter: RequestFilter) -> Result<Page<RequestSummary>, AppError> {
+pub async fn list_requests(#[server(default)] filter: RequestFilter) -> Result<Page<RequestSummary>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.list_requests(&user, &filter).await
 }
