@@ -27,6 +27,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn update_request(&self, actor: &User, id: &str, input: RequestInput) -> Result<ApiRequest, AppError>;
     async fn list_requests(&self, actor: &User, filter: &RequestFilter) -> Result<Page<RequestSummary>, AppError>;
     async fn get_request(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError>;
+
+    /// The audit rows the actor may see, newest first.
+    async fn list_audit(&self, actor: &User, filter: &AuditFilter) -> Result<Page<AuditEntry>, AppError>;
+    /// Recomputes the audit log's hash chain; admins only.
+    async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

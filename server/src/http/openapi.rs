@@ -25,10 +25,13 @@ use utoipa::OpenApi;
         super::requests::update,
         super::requests::template,
         super::requests::parameters,
+        super::audit::list,
+        super::audit::export,
+        super::audit::verify,
         super::probes::healthz,
         super::probes::readyz,
     ),
-    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "probes"))
+    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "audit"), (name = "probes"))
 )]
 pub struct ApiDoc;
 

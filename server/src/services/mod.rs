@@ -2,6 +2,7 @@
 //! lives here once. The UI's server functions reach it through the [`Backend`] trait and
 //! the JSON API calls the same trait methods.
 
+pub mod audit;
 pub mod auth;
 pub mod environments;
 pub mod requests;
@@ -13,6 +14,8 @@ use crate::templates::Templates;
 use app::backend::Backend;
 use app::error::AppError;
 use app::model::*;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use http::request::Parts;
 use std::sync::Arc;
 
@@ -80,6 +83,12 @@ impl Backend for Services {
     async fn get_request(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError> {
         ok(requests::get(self, actor, id).await)
     }
+    async fn list_audit(&self, actor: &User, filter: &AuditFilter) -> Result<Page<AuditEntry>, AppError> {
+        ok(audit::list(self, actor, filter).await)
+    }
+    async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError> {
+        ok(audit::verify(self, actor).await)
+    }
 }
 
 /// Refuses anyone but approvers and admins.
@@ -103,4 +112,31 @@ pub fn require_admin(actor: &User) -> Result<(), AppError> {
 /// nothing.
 pub fn parse_id(id: &str, what: &str) -> Result<i64, AppError> {
     id.parse().map_err(|_| AppError::NotFound(format!("No {what} {id}")))
+}
+
+/// The opaque cursor of a list newest first: the page after it holds the rows older
+/// (smaller id) than `id`.
+pub fn encode_cursor(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("before:{id}"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("before:").and_then(|id| id.parse().ok()))
+        .ok_or_else(|| AppError::field("cursor", "This cursor is not one Berth gave out; start from the first page"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Ok(42));
+        assert!(decode_cursor("42").is_err());
+        assert!(decode_cursor("!!!").is_err());
+    }
 }
