@@ -10,15 +10,21 @@ use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
 use tower_sessions_sqlx_store::SqliteStore;
 
-/// Opens and migrates the database, and makes sure a fresh install has its first admin
-/// and default environment.
-pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+/// Opens and migrates the database and nothing else: the audit commands read the log as
+/// they find it, without adding the rows a first start writes.
+pub async fn services(config: Config) -> anyhow::Result<Arc<Services>> {
     let db = db::connect(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     db::migrate(&db).await.context("migrating the database")?;
     let templates = Templates::load(config.templates_dir.as_deref()).context("reading the templates")?;
-    let services = Services::new(db, Arc::new(config), templates)?;
+    Ok(Services::new(db, Arc::new(config), templates)?)
+}
+
+/// Opens and migrates the database, and makes sure a fresh install has its first admin
+/// and default environment.
+pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+    let services = services(config).await?;
     if let Some(password) = users::bootstrap_admin(&services).await.map_err(app::error::AppError::from)? {
         tracing::warn!(
             "created the first admin: username \"admin\", password \"{password}\". \
