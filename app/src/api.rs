@@ -72,6 +72,19 @@ pub async fn get_request(id: String) -> Result<ApiRequest, AppError> {
     backend.get_request(&user, &id).await
 }
 
+/// An empty filter encodes to no field at all, hence the default.
+#[server(prefix = "/_fn")]
+pub async fn list_audit(#[server(default)] filter: AuditFilter) -> Result<Page<AuditEntry>, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.list_audit(&user, &filter).await
+}
+
+#[server(prefix = "/_fn")]
+pub async fn verify_audit() -> Result<ChainStatus, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.verify_audit(&user).await
+}
+
 #[server(prefix = "/_fn")]
 pub async fn list_users() -> Result<Vec<User>, AppError> {
     let (backend, user) = signed_in().await?;

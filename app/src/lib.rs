@@ -79,6 +79,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/environments") ssr=SsrMode::Async view=pages::environments::EnvironmentsPage/>
                     <Route path=path!("/environments/:name") ssr=SsrMode::Async view=pages::environments::EnvironmentPage/>
                     <Route path=path!("/admin/users") ssr=SsrMode::Async view=pages::users::UsersPage/>
+                    <Route path=path!("/audit") ssr=SsrMode::Async view=pages::audit::AuditPage/>
                 </Routes>
             </main>
         </Router>
@@ -102,6 +103,7 @@ fn Nav() -> impl IntoView {
                                     <A href="/requests">"Requests"</A>
                                     <A href="/requests/new">"New API"</A>
                                     <A href="/environments">"Environments"</A>
+                                    <A href="/audit">"Audit"</A>
                                     {is_admin.then(|| view! { <A href="/admin/users">"Users"</A> })}
                                 </nav>
                                 <div class="who">

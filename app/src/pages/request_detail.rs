@@ -1,5 +1,6 @@
 use crate::api::get_request;
 use crate::components::{ErrorNote, StackTable, StatusBadge};
+use crate::pages::audit::RequestTimeline;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -60,6 +61,7 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <StackTable title="Cluster stack" stack=r.stacks.cluster.clone()/>
                                     <StackTable title="Service stack" stack=r.stacks.service.clone()/>
                                 </div>
+                                <RequestTimeline request_id=r.id.clone()/>
                             }
                                 .into_any()
                         }
