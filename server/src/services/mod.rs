@@ -114,10 +114,10 @@ pub fn parse_id(id: &str, what: &str) -> Result<i64, AppError> {
     id.parse().map_err(|_| AppError::NotFound(format!("No {what} {id}")))
 }
 
-/// The opaque cursor of a list newest first: the page after it holds the rows older
-/// (smaller id) than `id`.
+/// The opaque keyset cursor of a list: the id of the last row of a page, past which the
+/// next page starts, in the list's order.
 pub fn encode_cursor(id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("before:{id}"))
+    URL_SAFE_NO_PAD.encode(format!("past:{id}"))
 }
 
 pub fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
@@ -125,7 +125,7 @@ pub fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("before:").and_then(|id| id.parse().ok()))
+        .and_then(|text| text.strip_prefix("past:").and_then(|id| id.parse().ok()))
         .ok_or_else(|| AppError::field("cursor", "This cursor is not one Berth gave out; start from the first page"))
 }
 
