@@ -1,8 +1,10 @@
-//! The request journey in headless Chromium: sign in, fill the form (seeing validation and
-//! the preview), submit, find the request in the list.
+//! Journeys in headless Chromium: a requester signs in, fills the form (seeing validation
+//! and the preview), submits and finds the request in the list; an admin reads the audit
+//! log and sees the state of its hash chain.
 
 use berth_tests::browser::Browser;
 use berth_tests::Berth;
+use fantoccini::Locator;
 
 #[tokio::test]
 async fn a_requester_signs_in_and_requests_an_api() {
@@ -21,6 +23,7 @@ async fn a_requester_signs_in_and_requests_an_api() {
     browser.click("button[type=submit]").await.unwrap();
     browser.wait_for_url("/requests").await.unwrap();
     browser.wait_for_text(".topbar", "rita").await.unwrap();
+    browser.wait_for_text("main", "No requests match.").await.unwrap();
 
     browser.open("/requests/new").await.unwrap();
     browser.wait_hydrated().await.unwrap();
@@ -122,4 +125,44 @@ async fn sign_in(browser: &Browser, username: &str, password: &str) {
     browser.fill("#password", password).await.unwrap();
     browser.click("button[type=submit]").await.unwrap();
     browser.wait_for_url("/requests").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_admin_reads_the_audit_log_and_sees_the_chain_verified() {
+    let berth = Berth::start().await.unwrap();
+    berth.user("rita", "requester", "payments").await.unwrap();
+    let browser = Browser::start(&berth.url).await.unwrap();
+    browser.open("/login?next=/audit").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.fill("#username", "admin").await.unwrap();
+    browser.fill("#password", berth_tests::ADMIN_PASSWORD).await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser.wait_for_url("/audit").await.unwrap();
+
+    let rows = browser.wait_for_text("#audit-list", "user.create").await.unwrap();
+    assert!(rows.contains("auth.sign_in") && rows.contains("environment.create"), "{rows}");
+    // The first start's admin and environment, two admin sign-ins, rita's account and sign-in.
+    browser.wait_for_text("#chain-state", "Chain verified: 6 rows").await.unwrap();
+    browser.screenshot("audit-log").await.unwrap();
+
+    browser.fill("#audit-filters input[name=action]", "user.create").await.unwrap();
+    browser.click("#audit-filters button[type=submit]").await.unwrap();
+    browser.wait_for_url("action=user.create").await.unwrap();
+    let filtered = browser.wait_for_text("#audit-list", "user.create").await.unwrap();
+    assert!(!filtered.contains("auth.sign_in"), "{filtered}");
+    let exports = browser.client.find(Locator::Css("#audit-exports a")).await.unwrap();
+    let href = exports.attr("href").await.unwrap().unwrap_or_default();
+    assert_eq!(href, "/api/v1/audit/export?format=csv&action=user.create", "the export keeps the filters");
+
+    // Someone with the database file rewrites rita's creation.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&db).await.unwrap();
+    sqlx::query("UPDATE audit_log SET details = replace(details, 'requester', 'admin') WHERE action = 'user.create'")
+        .execute(&db)
+        .await
+        .unwrap();
+    browser.open("/audit").await.unwrap();
+    browser.wait_for_text("#chain-state", "Broken at row 4").await.unwrap();
+    browser.screenshot("audit-log-broken").await.unwrap();
+    browser.close().await.unwrap();
 }

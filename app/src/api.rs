@@ -59,8 +59,9 @@ pub async fn submit_request(draft: RequestDraft, id: Option<String>) -> Result<S
     Ok(request.id)
 }
 
+/// An empty filter encodes to no field at all, hence the default.
 #[server(prefix = "/_fn")]
-pub async fn list_requests(filter: RequestFilter) -> Result<Page<RequestSummary>, AppError> {
+pub async fn list_requests(#[server(default)] filter: RequestFilter) -> Result<Page<RequestSummary>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.list_requests(&user, &filter).await
 }
@@ -69,6 +70,19 @@ pub async fn list_requests(filter: RequestFilter) -> Result<Page<RequestSummary>
 pub async fn get_request(id: String) -> Result<ApiRequest, AppError> {
     let (backend, user) = signed_in().await?;
     backend.get_request(&user, &id).await
+}
+
+/// An empty filter encodes to no field at all, hence the default.
+#[server(prefix = "/_fn")]
+pub async fn list_audit(#[server(default)] filter: AuditFilter) -> Result<Page<AuditEntry>, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.list_audit(&user, &filter).await
+}
+
+#[server(prefix = "/_fn")]
+pub async fn verify_audit() -> Result<ChainStatus, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.verify_audit(&user).await
 }
 
 #[server(prefix = "/_fn")]

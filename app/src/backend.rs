@@ -36,6 +36,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn deployments(&self, actor: &User, id: &str) -> Result<Vec<Deployment>, AppError>;
     async fn events(&self, actor: &User, id: &str, after: Option<&str>) -> Result<EventPage, AppError>;
     async fn plan(&self, actor: &User, id: &str) -> Result<Plan, AppError>;
+    /// The audit rows the actor may see, newest first.
+    async fn list_audit(&self, actor: &User, filter: &AuditFilter) -> Result<Page<AuditEntry>, AppError>;
+    /// Recomputes the audit log's hash chain; admins only.
+    async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -87,6 +87,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/environments") view=pages::environments::EnvironmentsPage/>
                     <Route path=path!("/environments/:name") view=pages::environments::EnvironmentPage/>
                     <Route path=path!("/admin/users") view=pages::users::UsersPage/>
+                    <Route path=path!("/audit") view=pages::audit::AuditPage/>
                 </Routes>
             </main>
         </Router>
@@ -127,6 +128,7 @@ fn Nav() -> impl IntoView {
                                             </Suspense>
                                         </a>
                                     })}
+                                    <A href="/audit">"Audit"</A>
                                     {is_admin.then(|| view! { <A href="/admin/users">"Users"</A> })}
                                 </nav>
                                 <div class="who">

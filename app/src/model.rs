@@ -538,7 +538,7 @@ pub struct RequestSummary {
 
 /// Filters of the request list; every field is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(default)]
 pub struct RequestFilter {
     pub status: Option<String>,
@@ -556,6 +556,78 @@ pub struct RequestFilter {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// Filters of the audit log, as typed in a query string or the filter form: the service
+/// checks each one and names the bad ones. Every field is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(default)]
+pub struct AuditFilter {
+    /// Username of whoever acted (exact match).
+    pub actor: Option<String>,
+    /// What was done (exact match), e.g. `request.create`, `user.update`, `auth.sign_in_failed`.
+    pub action: Option<String>,
+    /// Id of the API request the rows are about.
+    pub request: Option<String>,
+    /// From this day (`YYYY-MM-DD`, UTC, inclusive) or instant (RFC 3339).
+    pub from: Option<String>,
+    /// Up to this day (`YYYY-MM-DD`, UTC, inclusive) or instant (RFC 3339).
+    pub to: Option<String>,
+    /// Rows per page: 1 to 200, default 50. Not used by the export.
+    #[cfg_attr(feature = "ssr", param(value_type = Option<u32>))]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page. Not used by the export.
+    pub cursor: Option<String>,
+}
+
+/// One row of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct AuditEntry {
+    pub id: String,
+    /// When the row was written (RFC 3339, UTC).
+    pub at: String,
+    /// Username of whoever acted; `system` for start-up, `cli` for the command line, and
+    /// the name as typed for a failed sign-in.
+    pub actor: String,
+    pub action: String,
+    /// What the action was about, as `type:id`: `request:12`, `user:3`, `environment:staging`.
+    #[cfg_attr(feature = "ssr", schema(example = "request:12"))]
+    pub subject: String,
+    /// The API request the row is about, if any: what the `request` filter matches.
+    pub request_id: Option<String>,
+    /// What changed, as a JSON object: usually `before` and `after`.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub details: serde_json::Value,
+    /// The hash of the row before it (64 zeros for the first row).
+    pub prev_hash: String,
+    /// SHA-256 (hex) over a canonical encoding of the row and `prev_hash`.
+    pub hash: String,
+}
+
+/// The result of recomputing the audit log's hash chain from its first row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ChainStatus {
+    /// Rows whose hash checked out: all of them when the chain is intact.
+    pub verified_rows: u64,
+    /// The hash of the last verified row. Kept somewhere else, it shows later whether rows
+    /// were cut off the end of the log, which the chain alone cannot.
+    pub last_hash: Option<String>,
+    /// The first row that does not check out; absent when the chain is intact.
+    pub broken: Option<ChainBreak>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ChainBreak {
+    /// Id of the first row that does not check out.
+    pub id: String,
+    /// The hash the row would have if nothing had changed since the row before it.
+    pub expected_hash: String,
+    pub stored_hash: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

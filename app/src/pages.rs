@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod audit;
 pub mod environments;
 pub mod login;
 pub mod request_activity;

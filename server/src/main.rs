@@ -21,10 +21,12 @@ mod services;
 mod templates;
 
 use anyhow::Context;
-use app::model::{NewUser, Role, User};
+use app::error::AppError;
+use app::model::{AuditFilter, NewUser, Role, User};
 use clap::{Parser, Subcommand};
 use config::Config;
-use std::io::BufRead;
+use futures::TryStreamExt;
+use std::io::{BufRead, Write};
 
 #[derive(Parser)]
 #[command(name = "berth", version, about = "Self-service public APIs on Amazon ECS")]
@@ -42,6 +44,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Check and read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -58,6 +63,55 @@ enum UserCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain from the first row. Exits non-zero, naming the first row
+    /// that does not check out, when the log was changed.
+    Verify,
+    /// Write the log, or the rows matching the filters, to standard output, oldest first.
+    Export {
+        #[arg(long, default_value = "json", value_parser = ["csv", "json"])]
+        format: String,
+        /// Username of whoever acted.
+        #[arg(long)]
+        actor: Option<String>,
+        /// What was done, e.g. request.create.
+        #[arg(long)]
+        action: Option<String>,
+        /// Id of the API request the rows are about.
+        #[arg(long)]
+        request: Option<String>,
+        /// From this day (YYYY-MM-DD, UTC) or RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this day (YYYY-MM-DD, UTC, inclusive) or RFC 3339 time.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+/// The operator at the console acts as an admin; the audit log names them "cli".
+fn operator() -> User {
+    User {
+        id: "0".into(),
+        username: "cli".into(),
+        display_name: "Command line".into(),
+        role: Role::Admin,
+        team: "platform".into(),
+        disabled: false,
+        created_at: db::now(),
+    }
+}
+
+/// A refusal of the service layer, with the message of each bad field on standard error.
+fn refused(e: impl Into<AppError>) -> anyhow::Error {
+    let e = e.into();
+    for field in e.field_errors() {
+        eprintln!("{}: {}", field.field, field.message);
+    }
+    anyhow::anyhow!("{e}")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -65,6 +119,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()),
         )
+        // Standard output is for what a command produces, such as an export.
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let config = Config::load()?;
@@ -80,16 +136,6 @@ async fn main() -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password).context("reading the password from standard input")?;
             let services = serve::open(config).await?;
-            // The operator at the console acts as an admin; the audit log names them "cli".
-            let operator = User {
-                id: "0".into(),
-                username: "cli".into(),
-                display_name: "Command line".into(),
-                role: Role::Admin,
-                team: "platform".into(),
-                disabled: false,
-                created_at: db::now(),
-            };
             let new = NewUser {
                 display_name: display_name.unwrap_or_else(|| username.clone()),
                 username,
@@ -97,19 +143,43 @@ async fn main() -> anyhow::Result<()> {
                 role,
                 team,
             };
-            match services::users::create(&services, &operator, new).await {
-                Ok(user) => {
-                    println!("added {} ({}, team {}) with id {}", user.username, user.role.as_str(), user.team, user.id);
+            let user = services::users::create(&services, &operator(), new).await.map_err(refused)?;
+            println!("added {} ({}, team {}) with id {}", user.username, user.role.as_str(), user.team, user.id);
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let services = serve::services(config).await?;
+            let status = services::audit::verify(&services, &operator()).await.map_err(refused)?;
+            match status.broken {
+                None => {
+                    println!(
+                        "OK: {} rows verified, the hash chain is intact; last hash {}",
+                        status.verified_rows,
+                        status.last_hash.as_deref().unwrap_or("none (the log is empty)")
+                    );
                     Ok(())
                 }
-                Err(e) => {
-                    let e = app::error::AppError::from(e);
-                    for field in e.field_errors() {
-                        eprintln!("{}: {}", field.field, field.message);
-                    }
-                    anyhow::bail!("{e}")
-                }
+                Some(broken) => anyhow::bail!(
+                    "the audit log is broken at row {}: {}\n  stored hash:   {}\n  expected hash: {}\n{} rows before it check out",
+                    broken.id,
+                    broken.reason,
+                    broken.stored_hash,
+                    broken.expected_hash,
+                    status.verified_rows
+                ),
             }
+        }
+        Command::Audit(AuditCommand::Export { format, actor, action, request, from, to }) => {
+            let services = serve::services(config).await?;
+            let filter = AuditFilter { actor, action, request, from, to, ..Default::default() };
+            let (_, chunks) = services::audit::export(&services, &operator(), &filter, Some(&format)).map_err(refused)?;
+            let mut chunks = std::pin::pin!(chunks);
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = chunks.try_next().await.map_err(refused)? {
+                out.write_all(chunk.as_bytes()).context("writing to standard output")?;
+            }
+            out.flush().context("writing to standard output")?;
+            Ok(())
         }
     }
 }

@@ -11,9 +11,9 @@ use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
 use tower_sessions_sqlx_store::SqliteStore;
 
-/// Opens and migrates the database, and makes sure a fresh install has its first admin
-/// and default environment.
-pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+/// Opens and migrates the database and nothing else: the audit commands read the log as
+/// they find it, without adding the rows a first start writes.
+pub async fn services(config: Config) -> anyhow::Result<Arc<Services>> {
     let aws = aws::sdk_config().await;
     let cfn: Arc<dyn aws::CloudFormation> = Arc::new(aws::cloudformation::SdkCloudFormation::new(&aws));
     let db = db::connect(&config.database_url)
@@ -21,7 +21,13 @@ pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         .with_context(|| format!("opening the database {}", config.database_url))?;
     db::migrate(&db).await.context("migrating the database")?;
     let templates = Templates::load(config.templates_dir.as_deref()).context("reading the templates")?;
-    let services = Services::new(db, Arc::new(config), templates, cfn)?;
+    Ok(Services::new(db, Arc::new(config), templates, cfn)?)
+}
+
+/// Opens and migrates the database, and makes sure a fresh install has its first admin
+/// and default environment.
+pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+    let services = services(config).await?;
     if let Some(password) = users::bootstrap_admin(&services).await.map_err(app::error::AppError::from)? {
         tracing::warn!(
             "created the first admin: username \"admin\", password \"{password}\". \

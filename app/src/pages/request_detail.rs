@@ -1,6 +1,7 @@
 use super::request_activity::{ActivityData, Actions, RequestActivity};
 use crate::api::get_request;
 use crate::components::{ErrorNote, StackTable, StatusBadge};
+use crate::pages::audit::RequestTimeline;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -74,6 +75,7 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <StackTable title="Service stack" stack=r.stacks.service.clone()/>
                                 </div>
                                 <RequestActivity request=r.clone() actions=actions data=data/>
+                                <RequestTimeline request_id=r.id.clone()/>
                             }
                                 .into_any()
                         }

@@ -1,5 +1,5 @@
 use crate::api::{list_environments, list_requests};
-use crate::components::{age, ErrorNote, StatusBadge};
+use crate::components::{age, url_encode, ErrorNote, StatusBadge};
 use crate::model::{RequestFilter, RequestStatus};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -143,16 +143,6 @@ fn next_page_href(filter: &RequestFilter, cursor: &str) -> String {
             pairs.push((key, value));
         }
     }
-    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", encode(&v))).collect();
+    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", url_encode(&v))).collect();
     format!("/requests?{}", query.join("&"))
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -1,5 +1,6 @@
 //! Extractors: a handler's signature says whether it needs a user, and JSON bodies report
-//! bad fields the way the API contract wants (422 with the field's name).
+//! bad fields the way the API contract wants (422 with the field's name); query strings
+//! that cannot be read at all are problem+json too.
 
 use super::error::ApiError;
 use super::AppState;
@@ -7,7 +8,7 @@ use app::backend::Backend;
 use app::error::AppError;
 use app::model::{FieldError, User};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -19,6 +20,22 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         state.services.authenticate(parts).await?.map(AuthUser).ok_or(ApiError(AppError::Unauthorized))
+    }
+}
+
+/// Query parameters. Handlers take them as text and the service checks each one, so that
+/// a bad value is a 422 naming it; what is left for this extractor to refuse (a parameter
+/// given twice) is a 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(query)| ApiQuery(query))
+            .map_err(|e| ApiError(AppError::BadRequest(e.body_text())))
     }
 }
 

@@ -2,12 +2,13 @@
 //!
 //! - `pages`: the Leptos UI (server-rendered pages, server functions, static files).
 //! - `session`: sign-in and sign-out for API clients, and `/me`.
-//! - `users`, `environments`, `requests`: the JSON API v1 resources.
+//! - `users`, `environments`, `requests`, `audit`: the JSON API v1 resources.
 //! - `review`: decisions, comments, deployments, stack events (and their live stream), plans.
 //! - `openapi`: the OpenAPI document, generated from these handlers.
 //! - `probes`: `/healthz` and `/readyz`.
 //! - `error`, `extract`: the one mapping of errors to problem+json, and the extractors.
 
+pub mod audit;
 pub mod environments;
 pub mod error;
 pub mod extract;
@@ -59,6 +60,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .merge(environments::router())
         .merge(requests::router())
         .merge(review::router())
+        .merge(audit::router())
         .merge(openapi::router());
     Router::new()
         .nest("/api/v1", api)

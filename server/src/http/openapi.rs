@@ -36,10 +36,13 @@ use utoipa::OpenApi;
         super::review::events,
         super::review::stream,
         super::review::plan,
+        super::audit::list,
+        super::audit::export,
+        super::audit::verify,
         super::probes::healthz,
         super::probes::readyz,
     ),
-    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "review"), (name = "deployments"), (name = "probes"))
+    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "review"), (name = "deployments"), (name = "audit"), (name = "probes"))
 )]
 pub struct ApiDoc;
 

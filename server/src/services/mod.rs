@@ -2,6 +2,7 @@
 //! lives here once. The UI's server functions reach it through the [`Backend`] trait and
 //! the JSON API calls the same trait methods.
 
+pub mod audit;
 pub mod auth;
 pub mod deployments;
 pub mod environments;
@@ -18,6 +19,8 @@ use tokio::sync::Notify;
 use app::backend::Backend;
 use app::error::AppError;
 use app::model::*;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use http::request::Parts;
 use std::sync::Arc;
 
@@ -114,6 +117,12 @@ impl Backend for Services {
     async fn plan(&self, actor: &User, id: &str) -> Result<Plan, AppError> {
         ok(deployments::plan(self, actor, id).await)
     }
+    async fn list_audit(&self, actor: &User, filter: &AuditFilter) -> Result<Page<AuditEntry>, AppError> {
+        ok(audit::list(self, actor, filter).await)
+    }
+    async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError> {
+        ok(audit::verify(self, actor).await)
+    }
 }
 
 /// Refuses anyone but approvers and admins.
@@ -137,4 +146,31 @@ pub fn require_admin(actor: &User) -> Result<(), AppError> {
 /// nothing.
 pub fn parse_id(id: &str, what: &str) -> Result<i64, AppError> {
     id.parse().map_err(|_| AppError::NotFound(format!("No {what} {id}")))
+}
+
+/// The opaque keyset cursor of a list: the id of the last row of a page, past which the
+/// next page starts, in the list's order.
+pub fn encode_cursor(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("past:{id}"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("past:").and_then(|id| id.parse().ok()))
+        .ok_or_else(|| AppError::field("cursor", "This cursor is not one Berth gave out; start from the first page"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Ok(42));
+        assert!(decode_cursor("42").is_err());
+        assert!(decode_cursor("!!!").is_err());
+    }
 }
