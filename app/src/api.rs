@@ -285,3 +285,9 @@ pub async fn review_count() -> Result<usize, AppError> {
     let filter = RequestFilter { queue: Some(true), limit: Some(200), ..Default::default() };
     Ok(backend.list_requests(&user, &filter).await?.items.len())
 }
+
+#[server(prefix = "/_fn")]
+pub async fn get_webhook_status() -> Result<WebhookStatus, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.webhook_status(&user).await
+}

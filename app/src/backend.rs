@@ -38,6 +38,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn plan(&self, actor: &User, id: &str) -> Result<Plan, AppError>;
     /// The audit rows the actor may see, newest first.
     async fn list_audit(&self, actor: &User, filter: &AuditFilter) -> Result<Page<AuditEntry>, AppError>;
+    /// Webhook backlogs and given-up deliveries; admins only.
+    async fn webhook_status(&self, actor: &User) -> Result<WebhookStatus, AppError>;
     /// Recomputes the audit log's hash chain; admins only.
     async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError>;
 }

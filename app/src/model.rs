@@ -649,3 +649,30 @@ pub fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
 }
 
 pub type Outputs = BTreeMap<String, String>;
+
+/// Webhook deliveries as admins see them: what each URL still has to send, and what was
+/// given up after every retry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookStatus {
+    pub hooks: Vec<WebhookBacklog>,
+    pub failures: Vec<WebhookFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookBacklog {
+    pub url: String,
+    pub pending: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookFailure {
+    pub id: String,
+    pub url: String,
+    pub event_id: String,
+    pub attempts: u32,
+    pub error: String,
+    pub failed_at: String,
+}

@@ -29,6 +29,20 @@ pub struct Config {
     pub deploy_poll_ms: u64,
     /// How long one stack may take to create, update or delete before the deployment fails.
     pub deploy_timeout_minutes: u64,
+    /// URLs told of every request status change (`[[webhooks]]` with `url` and `secret`).
+    pub webhooks: Vec<Webhook>,
+    /// Attempts per webhook delivery before it is given up (and shown to admins).
+    pub webhook_max_attempts: u32,
+    /// The wait before the first retry; it doubles with each further one.
+    pub webhook_backoff_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: String,
+    /// The key of the `X-Berth-Signature` HMAC, shared with the receiver.
+    pub secret: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -55,6 +69,9 @@ impl Default for Config {
             default_environment: DefaultEnvironment::default(),
             deploy_poll_ms: 2000,
             deploy_timeout_minutes: 60,
+            webhooks: Vec::new(),
+            webhook_max_attempts: 6,
+            webhook_backoff_ms: 1000,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - `db`: SQLite, migrations and the SQL of each entity.
 //! - `services`: every rule of Berth, called by the UI and the JSON API alike.
 //! - `deploy`: the deployment engine (durable jobs, restart-safe) and the live feed.
+//! - `notify`: webhook notifications of status changes.
 //! - `aws`: AWS behind small traits, with one SDK adapter per service.
 //! - `http`: routes, extractors and the one error-to-HTTP mapping.
 //! - `templates`: the CloudFormation templates of the two stacks.
@@ -16,6 +17,7 @@ mod db;
 mod deploy;
 mod error;
 mod http;
+mod notify;
 mod serve;
 mod services;
 mod templates;

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::services::{environments, users, Services};
-use crate::{aws, db, deploy};
+use crate::{aws, db, deploy, notify};
 use std::time::Duration;
 use crate::templates::Templates;
 use anyhow::Context;
@@ -61,6 +61,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     // Resumes every unfinished deployment, then runs new ones as they are approved.
     engine.start();
+    notify::start(
+        services.db.clone(),
+        services.config.webhooks.clone(),
+        notify::Delivery {
+            max_attempts: services.config.webhook_max_attempts.max(1),
+            first_backoff: Duration::from_millis(services.config.webhook_backoff_ms),
+        },
+    );
     let store = SqliteStore::new(services.db.clone()).with_table_name("sessions").map_err(anyhow::Error::msg)?;
     store.migrate().await.context("creating the session table")?;
     let app = http::router(AppState { services, leptos }, store);

@@ -56,6 +56,13 @@ impl Berth {
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("BERTH_SITE_ROOT", &site)
             .env_remove("BERTH_CONFIG")
+            // Never reach past this machine: no instance metadata, and an AWS endpoint on a
+            // closed loopback port unless a test points Berth at its own moto.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
         for (k, v) in env {
@@ -147,6 +154,9 @@ impl Berth {
             .current_dir(self.dir.path())
             .env("BERTH_DATABASE_URL", format!("sqlite://{}", self.db_path().display()))
             .env_remove("BERTH_CONFIG")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,6 +1,6 @@
 //! Admin page: every account, a form to add one and a form per account to change it.
 
-use crate::api::{list_users, CreateUser, UpdateUser};
+use crate::api::{get_webhook_status, list_users, CreateUser, UpdateUser};
 use crate::components::ErrorNote;
 use crate::model::{error_for, Role, User};
 use leptos::prelude::*;
@@ -15,6 +15,7 @@ pub fn UsersPage() -> impl IntoView {
         create_errors().and_then(|e| error_for(&e.field_errors(), field).map(str::to_string))
     };
     let update_error = move || update.value().get().and_then(Result::err);
+    let webhooks = Resource::new(|| (), |_| get_webhook_status());
 
     view! {
         <section class="page">
@@ -57,6 +58,31 @@ pub fn UsersPage() -> impl IntoView {
                 }}
                 <button type="submit">"Add user"</button>
             </ActionForm>
+            <h2>"Notifications"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match webhooks.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(w) if w.hooks.is_empty() => {
+                            view! { <p class="empty">"No webhooks are configured ([[webhooks]] in the configuration file)."</p> }.into_any()
+                        }
+                        Ok(w) => view! {
+                            <ul id="webhooks">
+                                {w.hooks.into_iter().map(|h| view! { <li><code>{h.url}</code> " · " {h.pending} " waiting"</li> }).collect_view()}
+                            </ul>
+                            {(!w.failures.is_empty()).then(|| view! {
+                                <table class="list" id="webhook-failures">
+                                    <thead><tr><th>"Given up"</th><th>"URL"</th><th>"Event"</th><th>"Attempts"</th><th>"Last error"</th></tr></thead>
+                                    <tbody>{w.failures.into_iter().map(|f| view! {
+                                        <tr><td>{f.failed_at}</td><td><code>{f.url}</code></td><td>{f.event_id}</td><td>{f.attempts}</td><td>{f.error}</td></tr>
+                                    }).collect_view()}</tbody>
+                                </table>
+                            })}
+                        }
+                            .into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

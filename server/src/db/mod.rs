@@ -8,6 +8,7 @@ pub mod events;
 pub mod notes;
 pub mod requests;
 pub mod users;
+pub mod webhooks;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqlitePool, Transaction};

@@ -65,6 +65,7 @@ pub async fn insert(tx: &mut Tx, r: NewRequest<'_>) -> Result<i64, sqlx::Error> 
     .await?
     .last_insert_rowid();
     insert_revision(tx, id, 1, r.input, r.requested_by, r.now).await?;
+    status_changed(tx, id, r.now).await?;
     Ok(id)
 }
 
@@ -96,8 +97,8 @@ pub async fn set_revision(tx: &mut Tx, id: i64, revision: u32, path: &str, now: 
         .bind(now)
         .bind(id)
         .execute(&mut **tx)
-        .await
-        .map(|_| ())
+        .await?;
+    status_changed(tx, id, now).await
 }
 
 /// A request with its current revision's parameters.
@@ -213,8 +214,25 @@ pub async fn set_status(tx: &mut Tx, id: i64, status: RequestStatus, reason: Opt
         .bind(now)
         .bind(id)
         .execute(&mut **tx)
-        .await
-        .map(|_| ())
+        .await?;
+    status_changed(tx, id, now).await
+}
+
+/// Queues the request's new status for the webhooks, in the caller's transaction. Every
+/// write here that changes a request's status ends with it.
+async fn status_changed(tx: &mut Tx, id: i64, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO webhook_events (request_id, payload, created_at)
+         SELECT id, json_object('event', 'request.status_changed', 'request_id', CAST(id AS TEXT), 'status', status,
+                                'status_reason', status_reason, 'revision', revision, 'environment', environment,
+                                'service_name', service_name, 'team', team, 'at', ?1), ?1
+         FROM requests WHERE id = ?2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
 }
 
 /// Records a successful deployment: the revision now live and the service stack's outputs.
@@ -228,8 +246,8 @@ pub async fn mark_deployed(tx: &mut Tx, id: i64, revision: i64, outputs: &str, n
     .bind(now)
     .bind(id)
     .execute(&mut **tx)
-    .await
-    .map(|_| ())
+    .await?;
+    status_changed(tx, id, now).await
 }
 
 /// The parameters of one revision of a request.

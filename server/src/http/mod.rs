@@ -4,6 +4,7 @@
 //! - `session`: sign-in and sign-out for API clients, and `/me`.
 //! - `users`, `environments`, `requests`, `audit`: the JSON API v1 resources.
 //! - `review`: decisions, comments, deployments, stack events (and their live stream), plans.
+//! - `webhooks`: delivery state of the webhook notifications.
 //! - `openapi`: the OpenAPI document, generated from these handlers.
 //! - `probes`: `/healthz` and `/readyz`.
 //! - `error`, `extract`: the one mapping of errors to problem+json, and the extractors.
@@ -19,6 +20,7 @@ pub mod requests;
 pub mod review;
 pub mod session;
 pub mod users;
+pub mod webhooks;
 
 use crate::services::Services;
 use axum::extract::FromRef;
@@ -61,6 +63,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .merge(requests::router())
         .merge(review::router())
         .merge(audit::router())
+        .merge(webhooks::router())
         .merge(openapi::router());
     Router::new()
         .nest("/api/v1", api)

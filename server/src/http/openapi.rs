@@ -36,13 +36,14 @@ use utoipa::OpenApi;
         super::review::events,
         super::review::stream,
         super::review::plan,
+        super::webhooks::status,
         super::audit::list,
         super::audit::export,
         super::audit::verify,
         super::probes::healthz,
         super::probes::readyz,
     ),
-    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "review"), (name = "deployments"), (name = "audit"), (name = "probes"))
+    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "review"), (name = "deployments"), (name = "audit"), (name = "webhooks"), (name = "probes"))
 )]
 pub struct ApiDoc;
 

@@ -9,6 +9,7 @@ pub mod environments;
 pub mod requests;
 pub mod review;
 pub mod users;
+pub mod webhooks;
 
 use crate::config::Config;
 use crate::db::Db;
@@ -119,6 +120,9 @@ impl Backend for Services {
     }
     async fn list_audit(&self, actor: &User, filter: &AuditFilter) -> Result<Page<AuditEntry>, AppError> {
         ok(audit::list(self, actor, filter).await)
+    }
+    async fn webhook_status(&self, actor: &User) -> Result<WebhookStatus, AppError> {
+        ok(webhooks::status(self, actor).await)
     }
     async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError> {
         ok(audit::verify(self, actor).await)
