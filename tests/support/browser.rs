@@ -16,6 +16,9 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start(base: &str) -> Result<Browser> {
+        // Several TLS back ends are linked into the tests (through the AWS SDK and reqwest);
+        // the WebDriver client needs one chosen explicitly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = super::free_port();
         let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
             .arg(format!("--port={port}"))

@@ -4,7 +4,7 @@
 use crate::api::{list_audit, verify_audit};
 use crate::components::{url_encode, ErrorNote};
 use crate::error::AppError;
-use crate::model::{AuditEntry, AuditFilter, ChainStatus, Role};
+use crate::model::{AuditEntry, AuditFilter, ChainStatus, Page, Role};
 use crate::CurrentUser;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -28,6 +28,9 @@ pub fn AuditPage() -> impl IntoView {
         }
     };
     let rows = Resource::new(filter, list_audit);
+    // Created with the page (a resource created while a suspended part resolves does not
+    // hydrate); the server refuses everyone but admins before reading anything.
+    let chain = LocalResource::new(verify_audit);
     let user = expect_context::<CurrentUser>();
 
     view! {
@@ -44,7 +47,7 @@ pub fn AuditPage() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let admin = matches!(user.await, Ok(Some(u)) if u.role == Role::Admin);
-                    admin.then(|| view! { <ChainState/> })
+                    admin.then(|| view! { <ChainState status=chain/> })
                 })}
             </Suspense>
             <form method="get" action="/audit" class="filters" id="audit-filters">
@@ -99,8 +102,7 @@ pub fn AuditPage() -> impl IntoView {
 /// browser asks for it once the page is there, rather than the server holding the page
 /// back until it is done.
 #[component]
-fn ChainState() -> impl IntoView {
-    let status = LocalResource::new(verify_audit);
+fn ChainState(status: LocalResource<Result<ChainStatus, AppError>>) -> impl IntoView {
     move || match status.get() {
         None => view! { <p class="chain">"Verifying the hash chain…"</p> }.into_any(),
         Some(Err(e)) => view! { <ErrorNote error=e/> }.into_any(),
@@ -220,12 +222,24 @@ fn export_href(format: &str, filter: &AuditFilter) -> String {
     format!("/api/v1/audit/export?{}", query(pairs))
 }
 
+/// The audit rows of one API request, newest first. Created with the request page (a
+/// resource created while a suspended part resolves does not hydrate), refreshed with it.
+pub type TimelineRows = Resource<Result<Page<AuditEntry>, AppError>>;
+
+pub fn timeline_rows(id: impl Fn() -> String + Send + Sync + 'static, refresh: impl Fn() + Send + Sync + 'static) -> TimelineRows {
+    Resource::new(
+        move || {
+            refresh();
+            AuditFilter { request: Some(id()), ..Default::default() }
+        },
+        list_audit,
+    )
+}
+
 /// The audit trail of one API request, newest first, for its page.
 #[component]
-pub fn RequestTimeline(request_id: String) -> impl IntoView {
-    let filter = AuditFilter { request: Some(request_id.clone()), ..Default::default() };
-    let full = audit_href(&filter);
-    let rows = Resource::new(move || filter.clone(), list_audit);
+pub fn RequestTimeline(request_id: String, rows: TimelineRows) -> impl IntoView {
+    let full = audit_href(&AuditFilter { request: Some(request_id), ..Default::default() });
     view! {
         <section class="timeline" id="request-timeline">
             <h2>"History"</h2>

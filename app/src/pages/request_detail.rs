@@ -1,7 +1,7 @@
 use super::request_activity::{ActivityData, Actions, RequestActivity};
 use crate::api::get_request;
 use crate::components::{ErrorNote, StackTable, StatusBadge};
-use crate::pages::audit::RequestTimeline;
+use crate::pages::audit::{timeline_rows, RequestTimeline};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -13,6 +13,9 @@ pub fn RequestDetailPage() -> impl IntoView {
     actions.live_events.set(Vec::new());
     let request = Resource::new(move || (id(), actions.version()), |(id, _)| get_request(id));
     let data = ActivityData::new(id, actions);
+    let history = timeline_rows(id, move || {
+        actions.version();
+    });
     Effect::new(move |_| actions.follow(id()));
     view! {
         <section class="page">
@@ -75,7 +78,7 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <StackTable title="Service stack" stack=r.stacks.service.clone()/>
                                 </div>
                                 <RequestActivity request=r.clone() actions=actions data=data/>
-                                <RequestTimeline request_id=r.id.clone()/>
+                                <RequestTimeline request_id=r.id.clone() rows=history/>
                             }
                                 .into_any()
                         }
