@@ -30,7 +30,7 @@ pub fn AuditPage() -> impl IntoView {
     let rows = Resource::new(filter, list_audit);
     // Created with the page (a resource created while a suspended part resolves does not
     // hydrate); the server refuses everyone but admins before reading anything.
-    let chain = LocalResource::new(verify_audit);
+    let chain: ChainResource = Resource::new(|| (), |_| verify_audit());
     let user = expect_context::<CurrentUser>();
 
     view! {
@@ -44,10 +44,14 @@ pub fn AuditPage() -> impl IntoView {
                     <a href=move || export_href("json", &filter()) download>"JSON"</a>
                 </p>
             </div>
-            <Suspense fallback=|| ()>
+            <Suspense fallback=|| view! { <p class="chain">"Verifying the hash chain…"</p> }>
                 {move || Suspend::new(async move {
                     let admin = matches!(user.await, Ok(Some(u)) if u.role == Role::Admin);
-                    admin.then(|| view! { <ChainState status=chain/> })
+                    if admin {
+                        Some(view! { <ChainState status=chain.await/> })
+                    } else {
+                        None
+                    }
                 })}
             </Suspense>
             <form method="get" action="/audit" class="filters" id="audit-filters">
@@ -98,22 +102,22 @@ pub fn AuditPage() -> impl IntoView {
     }
 }
 
-/// The verification of the whole hash chain, for admins. It reads every row, so the
-/// browser asks for it once the page is there, rather than the server holding the page
-/// back until it is done.
+type ChainResource = Resource<Result<ChainStatus, AppError>>;
+
+/// The verification of the whole hash chain, for admins. It reads every row; the page is
+/// streamed, so the rest of it shows while this part is still being computed.
 #[component]
-fn ChainState(status: LocalResource<Result<ChainStatus, AppError>>) -> impl IntoView {
-    move || match status.get() {
-        None => view! { <p class="chain">"Verifying the hash chain…"</p> }.into_any(),
-        Some(Err(e)) => view! { <ErrorNote error=e/> }.into_any(),
-        Some(Ok(ChainStatus { broken: None, verified_rows, last_hash })) => view! {
+fn ChainState(status: Result<ChainStatus, AppError>) -> impl IntoView {
+    match status {
+        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+        Ok(ChainStatus { broken: None, verified_rows, last_hash }) => view! {
             <p class="chain ok" id="chain-state">
                 {format!("Chain verified: {verified_rows} rows")}
                 {last_hash.map(|hash| view! { " · last hash " <code title=hash.clone()>{short(&hash)}</code> })}
             </p>
         }
             .into_any(),
-        Some(Ok(ChainStatus { broken: Some(broken), verified_rows, .. })) => view! {
+        Ok(ChainStatus { broken: Some(broken), verified_rows, .. }) => view! {
             <div class="chain broken" id="chain-state" role="alert">
                 <p><strong>{format!("Broken at row {}", broken.id)}</strong> ": " {broken.reason}</p>
                 <p>
