@@ -98,11 +98,15 @@ pub fn App() -> impl IntoView {
 fn Nav() -> impl IntoView {
     let user = expect_context::<CurrentUser>();
     let sign_out = expect_context::<ServerAction<SignOut>>();
-    // Created with the component, not inside the suspended part: a resource created while
-    // a Suspend resolves breaks hydration in the browser.
+    // Fetched by the browser once the page is live, and again after every decision: a
+    // count that suspended the navigation on the server made pages lose their hydration.
     let sign_in = expect_context::<ServerAction<SignIn>>();
     let actions = expect_context::<pages::request_activity::Actions>();
-    let queue = Resource::new(move || (sign_in.version().get(), actions.version()), |_| api::review_count());
+    let queue = LocalResource::new(move || {
+        sign_in.version().get();
+        actions.version();
+        api::review_count()
+    });
     view! {
         <header class="topbar">
             <A href="/requests" attr:class="brand">"Berth"</A>
@@ -120,12 +124,7 @@ fn Nav() -> impl IntoView {
                                     {is_platform.then(|| view! {
                                         <a href="/requests?queue=true" id="review-link">
                                             "Review "
-                                            <Suspense fallback=|| ()>
-                                                {move || Suspend::new(async move {
-                                                    let n = queue.await.unwrap_or(0);
-                                                    view! { <span class="count">{n}</span> }
-                                                })}
-                                            </Suspense>
+                                            {move || queue.get().and_then(Result::ok).map(|n| view! { <span class="count">{n}</span> })}
                                         </a>
                                     })}
                                     <A href="/audit">"Audit"</A>
