@@ -107,6 +107,18 @@ impl Engine {
             db::deployments::mark_running(&mut tx, id, &db::now()).await?;
             let status = if decommission { RequestStatus::Decommissioning } else { RequestStatus::Deploying };
             db::requests::set_status(&mut tx, job.request_id, status, None, &db::now()).await?;
+            db::audit::append(
+                &mut tx,
+                db::audit::Entry {
+                    actor: "berth",
+                    action: "deployment.started",
+                    subject_type: "deployment",
+                    subject_id: id.to_string(),
+                    request_id: Some(job.request_id),
+                    details: serde_json::json!({"revision": job.revision, "kind": job.kind}),
+                },
+            )
+            .await?;
             tx.commit().await?;
             self.deployment_event(job.request_id, id, "running", None).await?;
         }

@@ -107,6 +107,14 @@ async fn approval_deploys_both_stacks_and_records_every_event() {
 
     let deployments = services::deployments::list(&w.services, &w.approver, &id).await.unwrap();
     assert_eq!(deployments[0].status, "succeeded");
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE request_id = ? ORDER BY id")
+        .bind(id.parse::<i64>().unwrap())
+        .fetch_all(&w.services.db)
+        .await
+        .unwrap();
+    for action in ["request.create", "deployment.queued", "request.approved", "deployment.started", "deployment.succeeded"] {
+        assert!(actions.iter().any(|a| a == action), "{action} not audited: {actions:?}");
+    }
     assert_eq!(deployments[0].stacks.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["CREATE_COMPLETE", "CREATE_COMPLETE"]);
 }
 
