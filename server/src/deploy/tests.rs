@@ -257,3 +257,44 @@ fn public_urls_drop_the_wildcard() {
     assert_eq!(public_url("http://alb.example.com/", "/orders*"), "http://alb.example.com/orders");
     assert_eq!(public_url("http://alb.example.com", "/api/v1/orders"), "http://alb.example.com/api/v1/orders");
 }
+
+/// The request state machine: the transitions the API tests do not walk, allowed and refused.
+#[tokio::test]
+async fn state_machine_edges() {
+    use app::error::AppError;
+    let w = World::new().await;
+    let engine = w.engine();
+    let id = w.approved("orders").await;
+    let conflict = |r: crate::error::Result<app::model::ApiRequest>| matches!(r.map_err(AppError::from), Err(AppError::Conflict(_)));
+
+    // Approved, not yet deployed: no edits, no decommissioning, no retry.
+    let input = w.request(&id).await.parameters;
+    assert!(conflict(services::requests::update(&w.services, &w.requester, &id, input.clone()).await));
+    assert!(conflict(services::review::decommission(&w.services, &w.requester, &id).await));
+    assert!(conflict(services::review::retry(&w.services, &w.requester, &id).await));
+    w.run(&engine).await;
+    assert_eq!(w.request(&id).await.status, RequestStatus::Deployed);
+    assert!(conflict(services::review::retry(&w.services, &w.requester, &id).await), "nothing failed");
+
+    // Rejecting a change to a live API leaves it live, at its deployed revision.
+    let mut changed = input.clone();
+    changed.desired_count = 3;
+    services::requests::update(&w.services, &w.requester, &id, changed).await.unwrap();
+    let reject = Decision::Reject { reason: "Not now".into(), revision: Some(2) };
+    let r = services::review::decide(&w.services, &w.approver, &id, reject).await.unwrap();
+    assert_eq!((r.status, r.deployed_revision, r.revision), (RequestStatus::Deployed, Some(1), 2));
+
+    // Asking for changes on a decommissioning request keeps the API.
+    services::review::decommission(&w.services, &w.requester, &id).await.unwrap();
+    let changes = Decision::RequestChanges { comment: "Keep it a week".into(), revision: None };
+    assert_eq!(services::review::decide(&w.services, &w.approver, &id, changes).await.unwrap().status, RequestStatus::Deployed);
+
+    // Approving a decommission starts it at once.
+    services::review::decommission(&w.services, &w.requester, &id).await.unwrap();
+    let r = services::review::decide(&w.services, &w.approver, &id, Decision::Approve { revision: 2, comment: None }).await.unwrap();
+    assert_eq!(r.status, RequestStatus::Decommissioning);
+    assert!(conflict(services::requests::update(&w.services, &w.requester, &id, input).await));
+    w.run(&engine).await;
+    assert_eq!(w.request(&id).await.status, RequestStatus::Decommissioned);
+    assert!(conflict(services::review::decommission(&w.services, &w.requester, &id).await));
+}
