@@ -96,10 +96,7 @@ impl Step<'_> {
         }
         let deadline = Instant::now() + self.engine.settings.stack_timeout;
         loop {
-            let Some(info) = self.describe(deadline, name).await? else { continue };
-            if info.is_some() {
-                self.collect_events(name, &started).await;
-            }
+            let Some(info) = self.observe(deadline, name, &started).await? else { continue };
             match info {
                 None if phase == CREATING && self.stack_was_seen(name).await => {
                     return self.judge(k, name, "DELETE_COMPLETE", &["CREATE_COMPLETE"], Outcome::Created, None).await;
@@ -157,6 +154,15 @@ impl Step<'_> {
             }
             Err(e) => Err(Self::refused(name)(e)),
         }
+    }
+
+    /// The stack's state as `describe` gives it, with its new events stored on the way.
+    async fn observe(&self, deadline: Instant, name: &str, started: &str) -> Result<Option<Option<StackInfo>>, StepError> {
+        let seen = self.describe(deadline, name).await?;
+        if matches!(seen, Some(Some(_))) {
+            self.collect_events(name, started).await;
+        }
+        Ok(seen)
     }
 
     /// Whether this deployment already stored an event of the stack (it existed, then vanished).
@@ -218,10 +224,7 @@ impl Step<'_> {
         let mut requested = recorded.is_some_and(|r| r.status == DELETING);
         let deadline = Instant::now() + self.engine.settings.stack_timeout;
         loop {
-            let Some(info) = self.describe(deadline, name).await? else { continue };
-            if info.is_some() {
-                self.collect_events(name, &started).await;
-            }
+            let Some(info) = self.observe(deadline, name, &started).await? else { continue };
             match info {
                 None => {
                     self.record(k, name, "DELETE_COMPLETE", None).await?;
