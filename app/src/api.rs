@@ -291,3 +291,15 @@ pub async fn get_webhook_status() -> Result<WebhookStatus, AppError> {
     let (backend, user) = signed_in().await?;
     backend.webhook_status(&user).await
 }
+
+#[server(prefix = "/_fn")]
+pub async fn get_health(id: String) -> Result<crate::health::Health, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.health(&user, &id).await
+}
+
+#[server(prefix = "/_fn")]
+pub async fn get_dashboard(filter: crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.dashboard(&user, &filter).await
+}

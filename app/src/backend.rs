@@ -42,6 +42,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn webhook_status(&self, actor: &User) -> Result<WebhookStatus, AppError>;
     /// Recomputes the audit log's hash chain; admins only.
     async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError>;
+
+    /// A deployed request's service health; looking keeps it refreshed for a while.
+    async fn health(&self, actor: &User, id: &str) -> Result<crate::health::Health, AppError>;
+    async fn dashboard(&self, actor: &User, filter: &crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -65,3 +65,20 @@ pub fn url_encode(value: &str) -> String {
         })
         .collect()
 }
+
+/// A counter that goes up every `every` while the page is open in a browser (never on the
+/// server): a resource keyed on it refreshes itself.
+pub fn ticker(every: std::time::Duration) -> ReadSignal<u32> {
+    let (tick, set_tick) = signal(0u32);
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(move || set_tick.update(|t| *t += 1), every) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    tick
+}
+
+#[component]
+pub fn VerdictBadge(verdict: crate::health::Verdict) -> impl IntoView {
+    view! { <span class=format!("badge health-{}", verdict.as_str())>{verdict.as_str()}</span> }
+}

@@ -23,6 +23,9 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     BadRequest(String),
+    /// Something Berth depends on (AWS) did not answer; asking again later may work.
+    #[error("{0}")]
+    Unavailable(String),
     /// Details are in the server log; the user sees only that it was not their fault.
     #[error("Something went wrong on the server; the details are in its log")]
     Internal,

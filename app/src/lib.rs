@@ -11,6 +11,7 @@ pub mod api;
 pub mod backend;
 pub mod components;
 pub mod error;
+pub mod health;
 pub mod instance_types;
 pub mod model;
 pub mod pages;
@@ -88,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/environments/:name") view=pages::environments::EnvironmentPage/>
                     <Route path=path!("/admin/users") view=pages::users::UsersPage/>
                     <Route path=path!("/audit") view=pages::audit::AuditPage/>
+                    <Route path=path!("/dashboard") view=pages::health::DashboardPage/>
                 </Routes>
             </main>
         </Router>
@@ -120,6 +122,7 @@ fn Nav() -> impl IntoView {
                                 <nav>
                                     <A href="/requests">"Requests"</A>
                                     <A href="/requests/new">"New API"</A>
+                                    <A href="/dashboard">"Dashboard"</A>
                                     <A href="/environments">"Environments"</A>
                                     {is_platform.then(|| view! {
                                         <a href="/requests?queue=true" id="review-link">

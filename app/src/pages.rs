@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod environments;
+pub mod health;
 pub mod login;
 pub mod request_activity;
 pub mod request_detail;

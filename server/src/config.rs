@@ -35,6 +35,10 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     /// The wait before the first retry; it doubles with each further one.
     pub webhook_backoff_ms: u64,
+    /// How often a deployed API's health is read from AWS while someone is looking at it.
+    pub health_watch_refresh_ms: u64,
+    /// How often it is read when nobody is (for the dashboard).
+    pub health_idle_refresh_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -72,6 +76,8 @@ impl Default for Config {
             webhooks: Vec::new(),
             webhook_max_attempts: 6,
             webhook_backoff_ms: 1000,
+            health_watch_refresh_ms: 5000,
+            health_idle_refresh_seconds: 300,
         }
     }
 }

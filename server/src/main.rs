@@ -16,6 +16,7 @@ mod config;
 mod db;
 mod deploy;
 mod error;
+mod health;
 mod http;
 mod notify;
 mod serve;

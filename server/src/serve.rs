@@ -16,12 +16,13 @@ use tower_sessions_sqlx_store::SqliteStore;
 pub async fn services(config: Config) -> anyhow::Result<Arc<Services>> {
     let aws = aws::sdk_config().await;
     let cfn: Arc<dyn aws::CloudFormation> = Arc::new(aws::cloudformation::SdkCloudFormation::new(&aws));
+    let health: Arc<dyn aws::ServiceHealth> = Arc::new(aws::health::SdkServiceHealth::new(&aws));
     let db = db::connect(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     db::migrate(&db).await.context("migrating the database")?;
     let templates = Templates::load(config.templates_dir.as_deref()).context("reading the templates")?;
-    Ok(Services::new(db, Arc::new(config), templates, cfn)?)
+    Ok(Services::new(db, Arc::new(config), templates, cfn, health)?)
 }
 
 /// Opens and migrates the database, and makes sure a fresh install has its first admin
@@ -61,6 +62,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     // Resumes every unfinished deployment, then runs new ones as they are approved.
     engine.start();
+    services.health.start(services.db.clone());
     notify::start(
         services.db.clone(),
         services.config.webhooks.clone(),

@@ -1,3 +1,4 @@
+use super::health::{health_resource, HealthPanel};
 use super::request_activity::{ActivityData, Actions, RequestActivity};
 use crate::api::get_request;
 use crate::components::{ErrorNote, StackTable, StatusBadge};
@@ -13,6 +14,11 @@ pub fn RequestDetailPage() -> impl IntoView {
     actions.live_events.set(Vec::new());
     let request = Resource::new(move || (id(), actions.version()), |(id, _)| get_request(id));
     let data = ActivityData::new(id, actions);
+    // Read again when a deployment finishes, as well as every few seconds.
+    let health = health_resource(move || {
+        actions.version();
+        id()
+    });
     let history = timeline_rows(id, move || {
         actions.version();
     });
@@ -39,6 +45,7 @@ pub fn RequestDetailPage() -> impl IntoView {
                                 {public_url.map(|url| view! {
                                     <p class="public-url" id="public-url">"Public URL: " <a href=url.clone()>{url.clone()}</a></p>
                                 })}
+                                <HealthPanel health=health/>
                                 <dl class="facts" id="request-facts">
                                     <dt>"Environment"</dt><dd>{r.environment.clone()}</dd>
                                     <dt>"Team"</dt><dd>{r.team.clone()}</dd>

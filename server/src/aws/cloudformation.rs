@@ -22,10 +22,6 @@ fn tags(spec: &StackSpec) -> Vec<Tag> {
     spec.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
-fn timestamp(t: Option<&aws_smithy_types::DateTime>) -> String {
-    t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()).unwrap_or_default()
-}
-
 /// CloudFormation answers a missing stack with a ValidationError, not a 404.
 fn is_missing(e: &AwsError) -> bool {
     e.code == "ValidationError" && e.message.contains("does not exist")

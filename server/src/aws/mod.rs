@@ -3,6 +3,7 @@
 //! holds the SDK adapter.
 
 pub mod cloudformation;
+pub mod health;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -103,6 +104,34 @@ pub trait CloudFormation: Send + Sync + 'static {
     async fn delete_stack(&self, name: &str, token: &str) -> AwsResult<()>;
     /// Events newest first, stopping after `known` (an event id already stored), if given.
     async fn stack_events(&self, name: &str, known: Option<&str>) -> AwsResult<Vec<StackEvent>>;
+}
+
+/// What Berth asks about a deployed service: its ECS service and the target group the
+/// load balancer sends its traffic to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceRef {
+    pub cluster: String,
+    pub service: String,
+    pub target_group: Option<String>,
+}
+
+/// What ECS and the load balancer say about a service, before Berth judges it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthFacts {
+    pub service: app::health::ServiceState,
+    pub tasks: Vec<app::health::TaskState>,
+    pub events: Vec<app::health::ServiceEvent>,
+    pub targets: Vec<app::health::TargetState>,
+}
+
+#[async_trait::async_trait]
+pub trait ServiceHealth: Send + Sync + 'static {
+    async fn health(&self, service: &ServiceRef) -> AwsResult<HealthFacts>;
+}
+
+/// RFC 3339, or empty when AWS gave no time.
+pub fn timestamp(t: Option<&aws_smithy_types::DateTime>) -> String {
+    t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()).unwrap_or_default()
 }
 
 /// The SDK configuration: the standard credential chain, region and endpoint settings

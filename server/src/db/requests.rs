@@ -258,3 +258,41 @@ pub async fn revision_input(db: impl sqlx::SqliteExecutor<'_>, id: i64, revision
         .fetch_optional(db)
         .await
 }
+
+/// A request with a live service (deployed once and not being taken down), with what the
+/// health poller and the dashboard need.
+#[derive(sqlx::FromRow)]
+pub struct DeployedRow {
+    pub id: i64,
+    pub service_name: String,
+    pub team: String,
+    pub environment: String,
+    pub status: String,
+    pub outputs: String,
+    pub cluster_outputs: String,
+}
+
+impl DeployedRow {
+    /// Where the service runs, from the stacks' outputs (`None` if they lack it).
+    pub fn service_ref(&self) -> Option<crate::aws::ServiceRef> {
+        let outputs: std::collections::BTreeMap<String, String> = serde_json::from_str(&self.outputs).ok()?;
+        let cluster: std::collections::BTreeMap<String, String> = serde_json::from_str(&self.cluster_outputs).ok()?;
+        Some(crate::aws::ServiceRef {
+            cluster: cluster.get("ClusterName")?.clone(),
+            service: outputs.get("ServiceName")?.clone(),
+            target_group: outputs.get("TargetGroupArn").cloned(),
+        })
+    }
+}
+
+const DEPLOYED: &str = "SELECT r.id, r.service_name, r.team, r.environment, r.status, r.outputs, e.outputs AS cluster_outputs
+     FROM requests r JOIN environments e ON e.name = r.environment
+     WHERE r.deployed_revision IS NOT NULL AND r.status NOT IN ('decommissioning', 'decommissioned')";
+
+pub async fn deployed(db: &Db) -> Result<Vec<DeployedRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{DEPLOYED} ORDER BY r.id")).fetch_all(db).await
+}
+
+pub async fn deployed_one(db: &Db, id: i64) -> Result<Option<DeployedRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{DEPLOYED} AND r.id = ?")).bind(id).fetch_optional(db).await
+}

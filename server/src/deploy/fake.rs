@@ -257,3 +257,13 @@ impl CloudFormation for FakeCloudFormation {
         Ok(stack.events.iter().rev().take_while(|e| Some(e.event_id.as_str()) != known).cloned().collect())
     }
 }
+
+/// ECS as seen before any service exists: the engine's tests never look at health.
+pub struct NoServices;
+
+#[async_trait::async_trait]
+impl crate::aws::ServiceHealth for NoServices {
+    async fn health(&self, _: &crate::aws::ServiceRef) -> AwsResult<crate::aws::HealthFacts> {
+        Ok(crate::aws::HealthFacts { service: app::health::ServiceState { status: "MISSING".into(), ..Default::default() }, tasks: vec![], events: vec![], targets: vec![] })
+    }
+}

@@ -21,7 +21,7 @@ impl World {
         db::migrate(&db).await.unwrap();
         let cfn = Arc::new(FakeCloudFormation::default());
         let config = Config { admin_password: Some("admin-password-1".into()), ..Config::default() };
-        let services = Services::new(db, Arc::new(config), Templates::load(None).unwrap(), cfn.clone()).unwrap();
+        let services = Services::new(db, Arc::new(config), Templates::load(None).unwrap(), cfn.clone(), Arc::new(super::fake::NoServices)).unwrap();
         services::users::bootstrap_admin(&services).await.unwrap();
         services::environments::ensure_default(&services).await.unwrap();
         let admin = db::users::find_by_username(&services.db, "admin").await.unwrap().unwrap().into_user();

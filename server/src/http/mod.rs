@@ -4,6 +4,7 @@
 //! - `session`: sign-in and sign-out for API clients, and `/me`.
 //! - `users`, `environments`, `requests`, `audit`: the JSON API v1 resources.
 //! - `review`: decisions, comments, deployments, stack events (and their live stream), plans.
+//! - `health`: deployed APIs' health, per request and on the dashboard.
 //! - `webhooks`: delivery state of the webhook notifications.
 //! - `openapi`: the OpenAPI document, generated from these handlers.
 //! - `probes`: `/healthz` and `/readyz`.
@@ -13,6 +14,7 @@ pub mod audit;
 pub mod environments;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod openapi;
 pub mod pages;
 pub mod probes;
@@ -63,6 +65,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .merge(requests::router())
         .merge(review::router())
         .merge(audit::router())
+        .merge(health::router())
         .merge(webhooks::router())
         .merge(openapi::router());
     Router::new()

@@ -36,6 +36,8 @@ use utoipa::OpenApi;
         super::review::events,
         super::review::stream,
         super::review::plan,
+        super::health::health,
+        super::health::dashboard,
         super::webhooks::status,
         super::audit::list,
         super::audit::export,
@@ -43,7 +45,7 @@ use utoipa::OpenApi;
         super::probes::healthz,
         super::probes::readyz,
     ),
-    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "review"), (name = "deployments"), (name = "audit"), (name = "webhooks"), (name = "probes"))
+    tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "review"), (name = "deployments"), (name = "health"), (name = "audit"), (name = "webhooks"), (name = "probes"))
 )]
 pub struct ApiDoc;
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod deployments;
 pub mod environments;
+pub mod health;
 pub mod requests;
 pub mod review;
 pub mod users;
@@ -34,15 +35,30 @@ pub struct Services {
     pub feed: Feed,
     /// Wakes the deployment worker when a job is queued.
     pub wake: Arc<Notify>,
+    /// Deployed services' health, cached and polled.
+    pub health: Arc<crate::health::Monitor>,
     /// Verified against when a username is unknown, so a wrong username costs as much time
     /// as a wrong password and timing does not reveal which accounts exist.
     dummy_hash: String,
 }
 
 impl Services {
-    pub fn new(db: Db, config: Arc<Config>, templates: Templates, cfn: Arc<dyn CloudFormation>) -> crate::error::Result<Arc<Services>> {
+    pub fn new(
+        db: Db,
+        config: Arc<Config>,
+        templates: Templates,
+        cfn: Arc<dyn CloudFormation>,
+        health: Arc<dyn crate::aws::ServiceHealth>,
+    ) -> crate::error::Result<Arc<Services>> {
         let dummy_hash = auth::hash_password("not a real password, only spent time")?;
-        Ok(Arc::new(Services { db, config, templates, cfn, feed: Feed::default(), wake: Arc::new(Notify::new()), dummy_hash }))
+        let health = crate::health::Monitor::new(
+            health,
+            crate::health::Settings::new(
+                std::time::Duration::from_millis(config.health_watch_refresh_ms.max(100)),
+                std::time::Duration::from_secs(config.health_idle_refresh_seconds.max(1)),
+            ),
+        );
+        Ok(Arc::new(Services { db, config, templates, cfn, feed: Feed::default(), wake: Arc::new(Notify::new()), health, dummy_hash }))
     }
 }
 
@@ -117,6 +133,12 @@ impl Backend for Services {
     }
     async fn plan(&self, actor: &User, id: &str) -> Result<Plan, AppError> {
         ok(deployments::plan(self, actor, id).await)
+    }
+    async fn health(&self, actor: &User, id: &str) -> Result<app::health::Health, AppError> {
+        ok(health::get(self, actor, id).await)
+    }
+    async fn dashboard(&self, actor: &User, filter: &app::health::DashboardFilter) -> Result<Page<app::health::DashboardItem>, AppError> {
+        ok(health::dashboard(self, actor, filter).await)
     }
     async fn list_audit(&self, actor: &User, filter: &AuditFilter) -> Result<Page<AuditEntry>, AppError> {
         ok(audit::list(self, actor, filter).await)

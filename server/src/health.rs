@@ -1,0 +1,266 @@
+//! Deployed APIs' health, read from AWS by one poller and served from a cache, so the cost
+//! in AWS calls does not grow with the number of people looking.
+//!
+//! A viewer *watches* a service for a short window each time it asks; while watched, the
+//! poller reads it every `watched_refresh`, otherwise every `idle_refresh` (which keeps the
+//! dashboard roughly current). Reads of one service never overlap: the first viewer of an
+//! unknown service waits for one read, and everyone else shares it.
+
+use crate::aws::{AwsError, AwsResult, HealthFacts, ServiceHealth, ServiceRef};
+use crate::db::{self, Db};
+use app::health::{judge, Health, TaskState, RECENT_STOP_SECONDS};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub watched_refresh: Duration,
+    pub idle_refresh: Duration,
+    /// How long one look keeps a service watched; viewers ask again well within it.
+    pub watch_window: Duration,
+    /// How often the poller wakes to see what is due.
+    pub tick: Duration,
+}
+
+impl Settings {
+    pub fn new(watched_refresh: Duration, idle_refresh: Duration) -> Self {
+        Settings { watched_refresh, idle_refresh, watch_window: (watched_refresh * 4).max(Duration::from_secs(20)), tick: (watched_refresh / 5).clamp(Duration::from_millis(100), Duration::from_secs(1)) }
+    }
+}
+
+struct Entry {
+    service: ServiceRef,
+    health: Option<Health>,
+    fetched: Option<Instant>,
+    watched_until: Option<Instant>,
+}
+
+pub struct Monitor {
+    source: Arc<dyn ServiceHealth>,
+    settings: Settings,
+    entries: Mutex<HashMap<i64, Entry>>,
+    /// One lock per service: a read in flight makes the others wait for its answer.
+    flights: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Monitor {
+    pub fn new(source: Arc<dyn ServiceHealth>, settings: Settings) -> Arc<Monitor> {
+        Arc::new(Monitor { source, settings, entries: Mutex::default(), flights: Mutex::default() })
+    }
+
+    /// A viewer looks at a service: it is watched for the next window, and the answer comes
+    /// from the cache (read from AWS now only if it never was).
+    pub async fn watch(&self, id: i64, service: ServiceRef) -> AwsResult<Health> {
+        {
+            let mut entries = self.entries.lock().expect("health cache lock");
+            let entry = entry(&mut entries, id, &service);
+            entry.watched_until = Some(Instant::now() + self.settings.watch_window);
+            if let Some(health) = &entry.health {
+                return Ok(health.clone());
+            }
+        }
+        self.refresh(id, &service, None).await
+    }
+
+    /// What is known, without asking AWS or counting as a look.
+    pub fn cached(&self, id: i64) -> Option<Health> {
+        self.entries.lock().expect("health cache lock").get(&id).and_then(|e| e.health.clone())
+    }
+
+    /// Reads a service from AWS unless a read that finished within `fresh_for` (or, with
+    /// `None`, any read) happened while this one waited for its turn.
+    async fn refresh(&self, id: i64, service: &ServiceRef, fresh_for: Option<Duration>) -> AwsResult<Health> {
+        let flight = self.flights.lock().expect("flight lock").entry(id).or_default().clone();
+        let _turn = flight.lock().await;
+        {
+            let entries = self.entries.lock().expect("health cache lock");
+            if let Some(Entry { health: Some(health), fetched: Some(at), service: known, .. }) = entries.get(&id) {
+                let fresh = fresh_for.map_or(true, |window| at.elapsed() < window);
+                if fresh && known == service {
+                    return Ok(health.clone());
+                }
+            }
+        }
+        let result = self.source.health(service).await;
+        let mut entries = self.entries.lock().expect("health cache lock");
+        let entry = entry(&mut entries, id, service);
+        entry.fetched = Some(Instant::now());
+        match result {
+            Ok(facts) => {
+                let health = assess(facts, &db::now());
+                entry.health = Some(health.clone());
+                Ok(health)
+            }
+            Err(e) => {
+                tracing::warn!("reading the health of {}/{}: {e}", service.cluster, service.service);
+                // The last facts stay on show, marked with why they are not newer.
+                match &mut entry.health {
+                    Some(health) => {
+                        health.error = Some(e.to_string());
+                        Ok(health.clone())
+                    }
+                    None => Err(e),
+                }
+            }
+        }
+    }
+
+    /// One pass of the poller over the deployed services: reads what is due, forgets what
+    /// is no longer deployed.
+    pub async fn poll(&self, services: &[(i64, ServiceRef)]) {
+        let due: Vec<(i64, ServiceRef)> = {
+            let mut entries = self.entries.lock().expect("health cache lock");
+            entries.retain(|id, _| services.iter().any(|(known, _)| known == id));
+            let now = Instant::now();
+            services
+                .iter()
+                .filter(|(id, service)| {
+                    let entry = entry(&mut entries, *id, service);
+                    let watched = entry.watched_until.is_some_and(|until| until > now);
+                    let every = if watched { self.settings.watched_refresh } else { self.settings.idle_refresh };
+                    entry.fetched.map_or(true, |at| now.duration_since(at) >= every)
+                })
+                .cloned()
+                .collect()
+        };
+        for (id, service) in due {
+            // Errors are logged and kept with the cached facts; the next pass tries again.
+            let _ = self.refresh(id, &service, Some(self.settings.watched_refresh / 2)).await;
+        }
+    }
+
+    /// Runs the poller for as long as the server does.
+    pub fn start(self: &Arc<Self>, db: Db) {
+        let monitor = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match db::requests::deployed(&db).await {
+                    Ok(rows) => {
+                        let services: Vec<(i64, ServiceRef)> = rows.iter().filter_map(|r| Some((r.id, r.service_ref()?))).collect();
+                        monitor.poll(&services).await;
+                    }
+                    Err(e) => tracing::warn!("listing deployed services for health: {e}"),
+                }
+                tokio::time::sleep(monitor.settings.tick).await;
+            }
+        });
+    }
+}
+
+fn entry<'a>(entries: &'a mut HashMap<i64, Entry>, id: i64, service: &ServiceRef) -> &'a mut Entry {
+    let entry = entries.entry(id).or_insert_with(|| Entry { service: service.clone(), health: None, fetched: None, watched_until: None });
+    if &entry.service != service {
+        // Redeployed elsewhere (another cluster or target group): what we knew is moot.
+        *entry = Entry { service: service.clone(), health: None, fetched: None, watched_until: entry.watched_until };
+    }
+    entry
+}
+
+/// The facts with Berth's verdict on them.
+pub fn assess(facts: HealthFacts, now: &str) -> Health {
+    let crashes = facts.tasks.iter().filter(|t| crashed_recently(t)).count();
+    let (verdict, summary) = judge(&facts.service, &facts.tasks, &facts.targets, crashes);
+    Health { service: facts.service, tasks: facts.tasks, events: facts.events, targets: facts.targets, fetched_at: now.to_string(), verdict, summary, error: None }
+}
+
+/// Stopped on its own (a container exited non-zero, or the task never started) within the
+/// recent window; tasks replaced by a deployment or scaled in stop with exit code 0 or none.
+fn crashed_recently(task: &TaskState) -> bool {
+    let Some(stopped) = &task.stopped_at else { return false };
+    let failed = task.stop_code.as_deref() == Some("TaskFailedToStart") || task.containers.iter().any(|c| c.exit_code.is_some_and(|code| code != 0));
+    failed && db::seconds_since(stopped) <= RECENT_STOP_SECONDS
+}
+
+impl From<AwsError> for app::error::AppError {
+    fn from(e: AwsError) -> Self {
+        app::error::AppError::Unavailable(format!("AWS did not answer: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::health::{ServiceState, TargetState, Verdict};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting {
+        calls: AtomicUsize,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl ServiceHealth for Counting {
+        async fn health(&self, _: &ServiceRef) -> AwsResult<HealthFacts> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(AwsError::new("Throttling", "Rate exceeded"));
+            }
+            Ok(HealthFacts {
+                service: ServiceState { status: "ACTIVE".into(), desired: 1, running: 1, pending: 0, rollout_state: Some("COMPLETED".into()), deployments: vec![] },
+                tasks: vec![],
+                events: vec![],
+                targets: vec![TargetState { id: "i-1".into(), port: Some(80), state: "healthy".into(), reason: None, description: None }],
+            })
+        }
+    }
+
+    fn service() -> ServiceRef {
+        ServiceRef { cluster: "c".into(), service: "s".into(), target_group: Some("tg".into()) }
+    }
+
+    fn monitor(watched: u64, idle: u64) -> (Arc<Counting>, Arc<Monitor>) {
+        let source = Arc::new(Counting { calls: AtomicUsize::new(0), fail: Default::default() });
+        let settings = Settings { watched_refresh: Duration::from_millis(watched), idle_refresh: Duration::from_millis(idle), watch_window: Duration::from_secs(5), tick: Duration::from_millis(10) };
+        (source.clone(), Monitor::new(source, settings))
+    }
+
+    #[tokio::test]
+    async fn many_viewers_cost_one_read() {
+        let (source, monitor) = monitor(1000, 60_000);
+        let looks = (0..50).map(|_| {
+            let monitor = monitor.clone();
+            tokio::spawn(async move { monitor.watch(1, service()).await })
+        });
+        for look in futures::future::join_all(looks).await {
+            assert_eq!(look.unwrap().unwrap().verdict, Verdict::Healthy);
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        // The poller does not read again before the refresh interval, however many look.
+        monitor.poll(&[(1, service())]).await;
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn watched_services_are_read_often_and_others_rarely() {
+        let (source, monitor) = monitor(50, 60_000);
+        let services = [(1, service()), (2, ServiceRef { service: "other".into(), ..service() })];
+        monitor.poll(&services).await;
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2, "the first pass reads everything once");
+        monitor.watch(1, service()).await.unwrap();
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            monitor.poll(&services).await;
+        }
+        // Service 1 (watched) was read on each pass; service 2 not again.
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2 + 5);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_keeps_the_last_facts_and_says_why() {
+        let (source, monitor) = monitor(10, 10);
+        assert!(monitor.watch(1, service()).await.unwrap().error.is_none());
+        source.fail.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        monitor.poll(&[(1, service())]).await;
+        let cached = monitor.cached(1).unwrap();
+        assert_eq!(cached.verdict, Verdict::Healthy);
+        assert!(cached.error.unwrap().contains("Rate exceeded"));
+        // Never read successfully: the viewer gets the error.
+        assert!(monitor.watch(9, service()).await.is_err());
+        // No longer deployed: forgotten.
+        monitor.poll(&[]).await;
+        assert!(monitor.cached(1).is_none());
+    }
+}

@@ -1,0 +1,81 @@
+//! Health of deployed APIs: one request's (which makes it watched) and the dashboard of all
+//! a user may see (from the cache only, so opening it costs AWS nothing).
+
+use super::requests::visible;
+use super::{decode_cursor, encode_cursor, parse_id, Services};
+use crate::db;
+use crate::error::Result;
+use app::error::AppError;
+use app::health::{severity, DashboardFilter, DashboardItem, Health, Verdict, SORTS};
+use app::model::{Page, RequestStatus, User};
+use std::collections::BTreeMap;
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+pub async fn get(s: &Services, actor: &User, id: &str) -> Result<Health> {
+    // Visibility and existence first, with the same answers as the request itself.
+    super::requests::get(s, actor, id).await?;
+    let id = parse_id(id, "request")?;
+    let service = db::requests::deployed_one(&s.db, id)
+        .await?
+        .and_then(|row| row.service_ref())
+        .ok_or_else(|| AppError::Conflict(format!("Request {id} has no running service to report on: it is not deployed")))?;
+    Ok(s.health.watch(id, service).await.map_err(AppError::from)?)
+}
+
+pub async fn dashboard(s: &Services, actor: &User, filter: &DashboardFilter) -> Result<Page<DashboardItem>> {
+    let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    let verdict = match non_empty(&filter.verdict) {
+        Some(v) => Some(Verdict::parse(&v).ok_or_else(|| AppError::field("verdict", format!("Unknown health {v}: use healthy, degraded, failing or unknown")))?),
+        None => None,
+    };
+    let sort = non_empty(&filter.sort).unwrap_or_else(|| "health".into());
+    if !SORTS.contains(&sort.as_str()) {
+        return Err(AppError::field("sort", format!("Cannot sort by {sort}: use {}", SORTS.join(", "))).into());
+    }
+    let offset = match non_empty(&filter.cursor) {
+        Some(c) => usize::try_from(decode_cursor(&c)?).map_err(|_| AppError::field("cursor", "This cursor is not one Berth gave out"))?,
+        None => 0,
+    };
+    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as usize;
+    let (environment, team, q) = (non_empty(&filter.environment), non_empty(&filter.team), non_empty(&filter.q).map(|q| q.to_lowercase()));
+
+    let mut items: Vec<DashboardItem> = db::requests::deployed(&s.db)
+        .await?
+        .into_iter()
+        .filter(|r| visible(actor, &r.team))
+        .filter(|r| environment.as_ref().is_none_or(|e| *e == r.environment))
+        .filter(|r| team.as_ref().is_none_or(|t| *t == r.team))
+        .filter(|r| q.as_ref().is_none_or(|q| r.service_name.to_lowercase().contains(q)))
+        .map(|r| {
+            let outputs: BTreeMap<String, String> = serde_json::from_str(&r.outputs).unwrap_or_default();
+            let cached = s.health.cached(r.id);
+            DashboardItem {
+                request_id: r.id.to_string(),
+                service_name: r.service_name,
+                team: r.team,
+                environment: r.environment,
+                status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Deployed),
+                public_url: outputs.get("PublicUrl").cloned(),
+                verdict: cached.as_ref().map_or(Verdict::Unknown, |h| h.verdict),
+                summary: cached.as_ref().map_or_else(|| "Not read from AWS yet".into(), |h| h.summary.clone()),
+                fetched_at: cached.map(|h| h.fetched_at),
+            }
+        })
+        .filter(|item| verdict.is_none_or(|v| v == item.verdict))
+        .collect();
+    items.sort_by(|a, b| {
+        let key = match sort.as_str() {
+            "name" => a.service_name.cmp(&b.service_name),
+            "environment" => a.environment.cmp(&b.environment),
+            "team" => a.team.cmp(&b.team),
+            _ => severity(a.verdict).cmp(&severity(b.verdict)),
+        };
+        key.then_with(|| a.service_name.cmp(&b.service_name)).then_with(|| a.environment.cmp(&b.environment))
+    });
+    let rest = items.len().saturating_sub(offset);
+    let items: Vec<DashboardItem> = items.into_iter().skip(offset).take(limit).collect();
+    let next_cursor = (rest > limit).then(|| encode_cursor((offset + limit) as i64));
+    Ok(Page { items, next_cursor })
+}
