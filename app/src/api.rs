@@ -303,3 +303,21 @@ pub async fn get_dashboard(filter: crate::health::DashboardFilter) -> Result<Pag
     let (backend, user) = signed_in().await?;
     backend.dashboard(&user, &filter).await
 }
+
+#[server(prefix = "/_fn")]
+pub async fn list_tokens() -> Result<Vec<ApiToken>, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.list_tokens(&user).await
+}
+
+#[server(prefix = "/_fn")]
+pub async fn create_token(name: String) -> Result<CreatedToken, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.create_token(&user, NewToken { name }).await
+}
+
+#[server(prefix = "/_fn")]
+pub async fn revoke_token(id: String) -> Result<(), AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.revoke_token(&user, &id).await
+}

@@ -43,6 +43,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Recomputes the audit log's hash chain; admins only.
     async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError>;
 
+    /// The actor's own API tokens (never the secrets).
+    async fn list_tokens(&self, actor: &User) -> Result<Vec<ApiToken>, AppError>;
+    async fn create_token(&self, actor: &User, new: NewToken) -> Result<CreatedToken, AppError>;
+    /// The owner's token, or anyone's for an admin.
+    async fn revoke_token(&self, actor: &User, id: &str) -> Result<(), AppError>;
+
     /// A deployed request's service health; looking keeps it refreshed for a while.
     async fn health(&self, actor: &User, id: &str) -> Result<crate::health::Health, AppError>;
     async fn dashboard(&self, actor: &User, filter: &crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError>;

@@ -26,6 +26,7 @@ use leptos_router::components::{Redirect, Route, Router, Routes, A};
 use leptos_router::path;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -39,6 +40,22 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Scripts run only from our origin or inline with this response's nonce (the hydration
+/// bootstrap and the streamed resources carry it), and the wasm may be compiled; nothing
+/// may frame the page. Set here because only the renderer knows the nonce.
+fn content_security_policy() {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
+        let policy = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        );
+        if let Ok(value) = http::HeaderValue::from_str(&policy) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
     }
 }
 
@@ -90,6 +107,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users") view=pages::users::UsersPage/>
                     <Route path=path!("/audit") view=pages::audit::AuditPage/>
                     <Route path=path!("/dashboard") view=pages::health::DashboardPage/>
+                    <Route path=path!("/tokens") view=pages::tokens::TokensPage/>
                 </Routes>
             </main>
         </Router>
@@ -137,6 +155,7 @@ fn Nav() -> impl IntoView {
                                     <span class="user" title=user.team.clone()>
                                         {user.display_name.clone()} " · " {user.role.as_str()}
                                     </span>
+                                    <A href="/tokens" attr:id="tokens-link">"API tokens"</A>
                                     <ActionForm action=sign_out>
                                         <button type="submit" class="link">"Sign out"</button>
                                     </ActionForm>

@@ -676,3 +676,31 @@ pub struct WebhookFailure {
     pub error: String,
     pub failed_at: String,
 }
+
+/// A personal API token as listed: never the token itself, which is shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct NewToken {
+    /// What the token is for, e.g. "deploy pipeline".
+    pub name: String,
+}
+
+/// A token just created: `token` goes in `Authorization: Bearer <token>` and is not shown again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CreatedToken {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+    pub created_at: String,
+}

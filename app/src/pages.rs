@@ -8,6 +8,7 @@ pub mod request_activity;
 pub mod request_detail;
 pub mod request_form;
 pub mod requests;
+pub mod tokens;
 pub mod users;
 
 use leptos::prelude::*;

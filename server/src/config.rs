@@ -39,6 +39,11 @@ pub struct Config {
     pub health_watch_refresh_ms: u64,
     /// How often it is read when nobody is (for the dashboard).
     pub health_idle_refresh_seconds: u64,
+    /// Failed sign-ins per username within `signin_window_seconds` before it is refused (429).
+    pub signin_max_failures: u32,
+    /// Failed sign-ins per client address within the window before that address is refused.
+    pub signin_max_failures_per_address: u32,
+    pub signin_window_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -78,6 +83,9 @@ impl Default for Config {
             webhook_backoff_ms: 1000,
             health_watch_refresh_ms: 5000,
             health_idle_refresh_seconds: 300,
+            signin_max_failures: 5,
+            signin_max_failures_per_address: 20,
+            signin_window_seconds: 15 * 60,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod environments;
 pub mod events;
 pub mod notes;
 pub mod requests;
+pub mod tokens;
 pub mod users;
 pub mod webhooks;
 

@@ -1,7 +1,8 @@
 //! The HTTP face of Berth: the map of every route.
 //!
 //! - `pages`: the Leptos UI (server-rendered pages, server functions, static files).
-//! - `session`: sign-in and sign-out for API clients, and `/me`.
+//! - `session`: sign-in and sign-out for API clients, and `/me`; `tokens`: API tokens.
+//! - `security`: response headers (CSP and friends) and cross-site request refusal.
 //! - `users`, `environments`, `requests`, `audit`: the JSON API v1 resources.
 //! - `review`: decisions, comments, deployments, stack events (and their live stream), plans.
 //! - `health`: deployed APIs' health, per request and on the dashboard.
@@ -20,7 +21,9 @@ pub mod pages;
 pub mod probes;
 pub mod requests;
 pub mod review;
+pub mod security;
 pub mod session;
+pub mod tokens;
 pub mod users;
 pub mod webhooks;
 
@@ -60,6 +63,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .with_expiry(Expiry::OnInactivity(Duration::minutes(config.session_idle_minutes)));
     let api = Router::new()
         .merge(session::router())
+        .merge(tokens::router())
         .merge(users::router())
         .merge(environments::router())
         .merge(requests::router())
@@ -72,7 +76,9 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .nest("/api/v1", api)
         .merge(probes::router())
         .merge(pages::router(&state))
+        .layer(axum::middleware::from_fn(security::csrf))
         .layer(sessions)
+        .layer(axum::middleware::from_fn(security::headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

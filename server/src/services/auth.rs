@@ -34,8 +34,14 @@ fn session(parts: &Parts) -> Result<Session> {
     })
 }
 
-/// The user of this request's session. A disabled account is signed out at its next request.
+/// The user of this request: the owner of its `Authorization: Bearer` token when it has
+/// one (a bad token is not signed in, whatever cookie comes along), else its session's.
+/// A disabled account is signed out at its next request.
 pub async fn authenticate(s: &Services, parts: &Parts) -> Result<Option<User>> {
+    if let Some(value) = parts.headers.get(http::header::AUTHORIZATION) {
+        let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
+        return super::tokens::owner(s, token.trim()).await;
+    }
     let Some(session) = parts.extensions.get::<Session>() else {
         return Ok(None);
     };
@@ -51,8 +57,23 @@ pub async fn authenticate(s: &Services, parts: &Parts) -> Result<Option<User>> {
     }
 }
 
-/// Same answer for an unknown user, a wrong password and a disabled account.
+/// Where the request comes from, for throttling by address.
+fn client_address(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Same answer for an unknown user, a wrong password and a disabled account. Too many
+/// failures for a username or from an address are refused before any password is checked.
 pub async fn sign_in(s: &Services, parts: &Parts, username: &str, password: &str) -> Result<User> {
+    let user_key = username.trim().to_lowercase();
+    let address = client_address(parts);
+    if let Err(retry_after_secs) = s.signin_by_user.check(&user_key).and_then(|_| s.signin_by_address.check(&address)) {
+        return Err(AppError::TooManyRequests { retry_after_secs }.into());
+    }
     let row = db::users::find_by_username(&s.db, username.trim()).await?;
     let verified = match &row {
         Some(row) => verify_password(password, &row.password_hash) && !row.disabled,
@@ -63,6 +84,8 @@ pub async fn sign_in(s: &Services, parts: &Parts, username: &str, password: &str
     };
     let mut tx = db::begin_write(&s.db).await?;
     let Some(row) = row.filter(|_| verified) else {
+        s.signin_by_user.fail(&user_key);
+        s.signin_by_address.fail(&address);
         audit::append(
             &mut tx,
             audit::Entry {
@@ -91,6 +114,7 @@ pub async fn sign_in(s: &Services, parts: &Parts, username: &str, password: &str
     )
     .await?;
     tx.commit().await?;
+    s.signin_by_user.clear(&user_key);
     let session = session(parts)?;
     // A new id at sign-in, so a session id planted before sign-in is worthless after it.
     session.cycle_id().await?;

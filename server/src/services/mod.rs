@@ -9,6 +9,8 @@ pub mod environments;
 pub mod health;
 pub mod requests;
 pub mod review;
+pub mod throttle;
+pub mod tokens;
 pub mod users;
 pub mod webhooks;
 
@@ -37,6 +39,9 @@ pub struct Services {
     pub wake: Arc<Notify>,
     /// Deployed services' health, cached and polled.
     pub health: Arc<crate::health::Monitor>,
+    /// Failed sign-ins per username and per client address.
+    signin_by_user: throttle::Throttle,
+    signin_by_address: throttle::Throttle,
     /// Verified against when a username is unknown, so a wrong username costs as much time
     /// as a wrong password and timing does not reveal which accounts exist.
     dummy_hash: String,
@@ -58,7 +63,21 @@ impl Services {
                 std::time::Duration::from_secs(config.health_idle_refresh_seconds.max(1)),
             ),
         );
-        Ok(Arc::new(Services { db, config, templates, cfn, feed: Feed::default(), wake: Arc::new(Notify::new()), health, dummy_hash }))
+        let window = std::time::Duration::from_secs(config.signin_window_seconds.max(1));
+        let signin_by_user = throttle::Throttle::new(config.signin_max_failures, window);
+        let signin_by_address = throttle::Throttle::new(config.signin_max_failures_per_address, window);
+        Ok(Arc::new(Services {
+            db,
+            config,
+            templates,
+            cfn,
+            feed: Feed::default(),
+            wake: Arc::new(Notify::new()),
+            health,
+            signin_by_user,
+            signin_by_address,
+            dummy_hash,
+        }))
     }
 }
 
@@ -136,6 +155,15 @@ impl Backend for Services {
     }
     async fn health(&self, actor: &User, id: &str) -> Result<app::health::Health, AppError> {
         ok(health::get(self, actor, id).await)
+    }
+    async fn list_tokens(&self, actor: &User) -> Result<Vec<ApiToken>, AppError> {
+        ok(tokens::list(self, actor).await)
+    }
+    async fn create_token(&self, actor: &User, new: NewToken) -> Result<CreatedToken, AppError> {
+        ok(tokens::create(self, actor, new).await)
+    }
+    async fn revoke_token(&self, actor: &User, id: &str) -> Result<(), AppError> {
+        ok(tokens::revoke(self, actor, id).await)
     }
     async fn dashboard(&self, actor: &User, filter: &app::health::DashboardFilter) -> Result<Page<app::health::DashboardItem>, AppError> {
         ok(health::dashboard(self, actor, filter).await)

@@ -1,0 +1,53 @@
+//! SQL for API tokens.
+
+use super::{Db, Tx};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, user_id, name, created_at, last_used_at, revoked_at";
+
+pub async fn insert(tx: &mut Tx, user_id: i64, name: &str, token_hash: &str, now: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id")
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+}
+
+pub async fn list_for(db: &Db, user_id: i64) -> Result<Vec<TokenRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE user_id = ? ORDER BY id DESC")).bind(user_id).fetch_all(db).await
+}
+
+pub async fn get(tx: &mut Tx, id: i64) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?")).bind(id).fetch_optional(&mut **tx).await
+}
+
+pub async fn revoke(tx: &mut Tx, id: i64, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").bind(now).bind(id).execute(&mut **tx).await.map(|_| ())
+}
+
+/// The live token with this hash: its id and owner.
+pub async fn find_live(db: &Db, token_hash: &str) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, user_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL").bind(token_hash).fetch_optional(db).await
+}
+
+/// Notes a use, at most once a minute per token, so scripts do not turn reads into writes.
+pub async fn touch(db: &Db, id: i64, now: &str, a_minute_ago: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+        .bind(now)
+        .bind(id)
+        .bind(a_minute_ago)
+        .execute(db)
+        .await
+        .map(|_| ())
+}

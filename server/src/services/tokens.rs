@@ -1,0 +1,88 @@
+//! Personal API tokens: scripts act as their owner, with the owner's current role.
+//!
+//! A token is 256 random bits, so a fast hash (SHA-256) is enough to store it: unlike a
+//! password there is nothing to guess. It is shown once and can be revoked at any time.
+
+use super::{parse_id, Services};
+use crate::db::{self, audit};
+use crate::error::Result;
+use app::error::AppError;
+use app::model::{ApiToken, CreatedToken, NewToken, User};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+const PREFIX: &str = "berth_";
+const MAX_NAME: usize = 100;
+
+pub fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn to_api(row: db::tokens::TokenRow) -> ApiToken {
+    ApiToken { id: row.id.to_string(), name: row.name, created_at: row.created_at, last_used_at: row.last_used_at, revoked_at: row.revoked_at }
+}
+
+pub async fn list(s: &Services, actor: &User) -> Result<Vec<ApiToken>> {
+    let rows = db::tokens::list_for(&s.db, parse_id(&actor.id, "user")?).await?;
+    Ok(rows.into_iter().map(to_api).collect())
+}
+
+pub async fn create(s: &Services, actor: &User, new: NewToken) -> Result<CreatedToken> {
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(AppError::field("name", format!("Give the token a name of 1 to {MAX_NAME} characters, saying what it is for")).into());
+    }
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let token = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+    let now = db::now();
+    let mut tx = db::begin_write(&s.db).await?;
+    let id = db::tokens::insert(&mut tx, parse_id(&actor.id, "user")?, name, &hash(&token), &now).await?;
+    audit::append(
+        &mut tx,
+        audit::Entry { actor: &actor.username, action: "token.created", subject_type: "token", subject_id: id.to_string(), request_id: None, details: json!({"name": name}) },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(CreatedToken { id: id.to_string(), name: name.to_string(), token, created_at: now })
+}
+
+/// The owner revokes their token; an admin may revoke anyone's (a leaked token is an
+/// emergency that should not wait for its owner).
+pub async fn revoke(s: &Services, actor: &User, id: &str) -> Result<()> {
+    let id = parse_id(id, "token")?;
+    let mut tx = db::begin_write(&s.db).await?;
+    let row = db::tokens::get(&mut tx, id)
+        .await?
+        .filter(|row| row.user_id.to_string() == actor.id || actor.role == app::model::Role::Admin)
+        .ok_or_else(|| AppError::NotFound(format!("No token {id}")))?;
+    if row.revoked_at.is_none() {
+        db::tokens::revoke(&mut tx, id, &db::now()).await?;
+        audit::append(
+            &mut tx,
+            audit::Entry { actor: &actor.username, action: "token.revoked", subject_type: "token", subject_id: id.to_string(), request_id: None, details: json!({"name": row.name, "owner_id": row.user_id.to_string()}) },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The owner of a live token, or `None` (unknown, revoked, or the owner is disabled).
+pub async fn owner(s: &Services, token: &str) -> Result<Option<User>> {
+    if !token.starts_with(PREFIX) {
+        return Ok(None);
+    }
+    let Some((id, user_id)) = db::tokens::find_live(&s.db, &hash(token)).await? else { return Ok(None) };
+    let Some(row) = db::users::find_by_id(&s.db, user_id).await?.filter(|u| !u.disabled) else { return Ok(None) };
+    let minute_ago = (time::OffsetDateTime::now_utc() - time::Duration::minutes(1))
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default();
+    db::tokens::touch(&s.db, id, &db::now(), &minute_ago).await?;
+    Ok(Some(row.into_user()))
+}
