@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use crate::backend::{context, signed_in};
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<User>, AppError> {
     let (backend, parts) = context()?;
     backend.authenticate(&parts).await
@@ -24,7 +24,7 @@ pub fn safe_next(next: &str) -> &str {
     }
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "sign_in")]
 pub async fn sign_in(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let (backend, parts) = context()?;
     backend.sign_in(&parts, &username, &password).await?;
@@ -32,7 +32,7 @@ pub async fn sign_in(username: String, password: String, next: Option<String>) -
     Ok(())
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     let (backend, parts) = context()?;
     backend.sign_out(&parts).await?;
@@ -40,14 +40,14 @@ pub async fn sign_out() -> Result<(), AppError> {
     Ok(())
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "list_environments")]
 pub async fn list_environments() -> Result<Vec<Environment>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.list_environments(&user).await
 }
 
 /// Creates a request, or a new revision of request `id`.
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "submit_request")]
 pub async fn submit_request(draft: RequestDraft, id: Option<String>) -> Result<String, AppError> {
     let (backend, user) = signed_in().await?;
     let input = draft.parse(None)?;
@@ -60,38 +60,38 @@ pub async fn submit_request(draft: RequestDraft, id: Option<String>) -> Result<S
 }
 
 /// An empty filter encodes to no field at all, hence the default.
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "list_requests")]
 pub async fn list_requests(#[server(default)] filter: RequestFilter) -> Result<Page<RequestSummary>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.list_requests(&user, &filter).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "get_request")]
 pub async fn get_request(id: String) -> Result<ApiRequest, AppError> {
     let (backend, user) = signed_in().await?;
     backend.get_request(&user, &id).await
 }
 
 /// An empty filter encodes to no field at all, hence the default.
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "list_audit")]
 pub async fn list_audit(#[server(default)] filter: AuditFilter) -> Result<Page<AuditEntry>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.list_audit(&user, &filter).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "verify_audit")]
 pub async fn verify_audit() -> Result<ChainStatus, AppError> {
     let (backend, user) = signed_in().await?;
     backend.verify_audit(&user).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<User>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.list_users(&user).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "create_user")]
 pub async fn create_user(user: NewUser) -> Result<(), AppError> {
     let (backend, actor) = signed_in().await?;
     backend.create_user(&actor, user).await?;
@@ -122,14 +122,14 @@ impl UserForm {
     }
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "update_user")]
 pub async fn update_user(id: String, form: UserForm) -> Result<(), AppError> {
     let (backend, actor) = signed_in().await?;
     backend.update_user(&actor, &id, form.into_patch()).await?;
     Ok(())
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "get_environment")]
 pub async fn get_environment(name: String) -> Result<Environment, AppError> {
     let (backend, user) = signed_in().await?;
     backend.get_environment(&user, &name).await
@@ -189,7 +189,7 @@ impl EnvironmentForm {
 }
 
 /// Creates an environment, or changes `existing`.
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "save_environment")]
 pub async fn save_environment(form: EnvironmentForm, existing: Option<String>) -> Result<String, AppError> {
     let (backend, user) = signed_in().await?;
     let input = form.parse()?;
@@ -223,28 +223,28 @@ impl DecisionForm {
     }
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "decide_request")]
 pub async fn decide_request(id: String, form: DecisionForm) -> Result<(), AppError> {
     let (backend, user) = signed_in().await?;
     backend.decide(&user, &id, form.into_decision()?).await?;
     Ok(())
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "add_comment")]
 pub async fn add_comment(id: String, comment: String) -> Result<(), AppError> {
     let (backend, user) = signed_in().await?;
     backend.comment(&user, &id, &comment).await?;
     Ok(())
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "decommission_request")]
 pub async fn decommission_request(id: String) -> Result<(), AppError> {
     let (backend, user) = signed_in().await?;
     backend.decommission(&user, &id).await?;
     Ok(())
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "retry_request")]
 pub async fn retry_request(id: String) -> Result<(), AppError> {
     let (backend, user) = signed_in().await?;
     backend.retry(&user, &id).await?;
@@ -259,7 +259,7 @@ pub struct Activity {
     pub events: Vec<StackEventView>,
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "get_activity")]
 pub async fn get_activity(id: String) -> Result<Activity, AppError> {
     let (backend, user) = signed_in().await?;
     Ok(Activity {
@@ -269,14 +269,14 @@ pub async fn get_activity(id: String) -> Result<Activity, AppError> {
     })
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "get_plan")]
 pub async fn get_plan(id: String) -> Result<Plan, AppError> {
     let (backend, user) = signed_in().await?;
     backend.plan(&user, &id).await
 }
 
 /// How many requests await a decision (the count in the navigation), up to 200.
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "review_count")]
 pub async fn review_count() -> Result<usize, AppError> {
     let (backend, user) = signed_in().await?;
     if !user.role.is_platform() {
@@ -286,37 +286,37 @@ pub async fn review_count() -> Result<usize, AppError> {
     Ok(backend.list_requests(&user, &filter).await?.items.len())
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "get_webhook_status")]
 pub async fn get_webhook_status() -> Result<WebhookStatus, AppError> {
     let (backend, user) = signed_in().await?;
     backend.webhook_status(&user).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "get_health")]
 pub async fn get_health(id: String) -> Result<crate::health::Health, AppError> {
     let (backend, user) = signed_in().await?;
     backend.health(&user, &id).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "get_dashboard")]
 pub async fn get_dashboard(filter: crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.dashboard(&user, &filter).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "list_tokens")]
 pub async fn list_tokens() -> Result<Vec<ApiToken>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.list_tokens(&user).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "create_token")]
 pub async fn create_token(name: String) -> Result<CreatedToken, AppError> {
     let (backend, user) = signed_in().await?;
     backend.create_token(&user, NewToken { name }).await
 }
 
-#[server(prefix = "/_fn")]
+#[server(prefix = "/_fn", endpoint = "revoke_token")]
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
     let (backend, user) = signed_in().await?;
     backend.revoke_token(&user, &id).await

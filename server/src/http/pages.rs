@@ -23,8 +23,27 @@ pub fn router(state: &AppState) -> Router<AppState> {
             move || shell(options.clone())
         })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
+        .route_layer(middleware::from_fn(server_fn_status))
         .nest_service("/pkg", ServeDir::new(pkg).precompressed_gzip())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+}
+
+/// A server function's error answers 500 whatever it was; this gives it the status the
+/// JSON API gives the same error (401, 403, 404, 409, 422, 429...), so logs, proxies and
+/// scripts see what happened. The browser decodes the error from the body either way.
+async fn server_fn_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if !response.headers().contains_key("serverfnerror") {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<app::error::AppError>(&bytes) {
+        parts.status = super::error::status_of(&error);
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Pages other than sign-in need a session: send a signed-out visitor to the sign-in page
