@@ -192,6 +192,10 @@ impl EnvironmentForm {
 #[server(prefix = "/_fn", endpoint = "save_environment")]
 pub async fn save_environment(form: EnvironmentForm, existing: Option<String>) -> Result<String, AppError> {
     let (backend, user) = signed_in().await?;
+    // The form is read only for those who may send it: others learn nothing from its errors.
+    if !user.role.is_platform() {
+        return Err(AppError::Forbidden("Only approvers and admins manage environments".into()));
+    }
     let input = form.parse()?;
     let saved = match existing.filter(|e| !e.is_empty()) {
         Some(name) => backend.update_environment(&user, &name, input).await?,
@@ -299,7 +303,7 @@ pub async fn get_health(id: String) -> Result<crate::health::Health, AppError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "get_dashboard")]
-pub async fn get_dashboard(filter: crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError> {
+pub async fn get_dashboard(#[server(default)] filter: crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError> {
     let (backend, user) = signed_in().await?;
     backend.dashboard(&user, &filter).await
 }

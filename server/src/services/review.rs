@@ -114,12 +114,13 @@ pub async fn decide(s: &Services, actor: &User, id: &str, decision: Decision) ->
 }
 
 pub async fn comment(s: &Services, actor: &User, id: &str, body: &str) -> Result<Note> {
-    let body = text("comment", "A comment", body)?;
     let mut tx = db::begin_write(&s.db).await?;
+    // Who may comment first: a stranger learns nothing from how their comment is judged.
     let r = load(&mut tx, actor, id).await?;
     if !actor.role.is_platform() {
         may_act_for_team(actor, &r)?;
     }
+    let body = text("comment", "A comment", body)?;
     note(&mut tx, actor, &r, NoteKind::Comment, &body, "request.comment", json!({"revision": r.revision, "comment": body})).await?;
     tx.commit().await?;
     Ok(conversation(s, actor, id).await?.pop().expect("the comment just added"))
