@@ -430,7 +430,7 @@ async fn a_generated_admin_password_is_printed_once() {
 fn environment(name: &str, instance_type: &str) -> serde_json::Value {
     json!({
         "name": name,
-        "region": "eu-west-1",
+        "region": "us-east-1",
         "parameters": {"InstanceType": instance_type, "DesiredCapacity": 2, "MaxSize": 4},
     })
 }
@@ -448,6 +448,13 @@ async fn the_platform_team_manages_environments() {
     assert_eq!(created.body["status"], "not_deployed");
     assert_eq!(created.body["rule_capacity"], 100);
     assert_eq!(alice.post("/api/v1/environments", environment("prod", "m5.large")).await.unwrap().status, 409);
+    // Berth's AWS clients work in its own region (AWS_REGION=us-east-1 here): an environment
+    // elsewhere is refused rather than deployed in the wrong place.
+    let mut abroad = environment("eu", "m5.large");
+    abroad["region"] = json!("eu-west-1");
+    let r = alice.post("/api/v1/environments", abroad).await.unwrap();
+    assert_eq!((r.status, r.error_fields()), (422, vec!["region".to_string()]));
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("us-east-1"));
 
     let mut bad = environment("Prod!", "t2.nano");
     bad["parameters"]["MaxSize"] = json!(1);

@@ -44,6 +44,10 @@ pub struct Config {
     /// Failed sign-ins per client address within the window before that address is refused.
     pub signin_max_failures_per_address: u32,
     pub signin_window_seconds: u64,
+    /// The AWS region Berth's clients work in (from `AWS_REGION`, the profile, or
+    /// us-east-1); every environment must be in it. Not a setting of its own.
+    #[serde(skip)]
+    pub aws_region: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -86,6 +90,7 @@ impl Default for Config {
             signin_max_failures: 5,
             signin_max_failures_per_address: 20,
             signin_window_seconds: 15 * 60,
+            aws_region: "us-east-1".into(),
         }
     }
 }
@@ -144,10 +149,9 @@ impl Config {
         if let Some(dir) = env("BERTH_TEMPLATES_DIR") {
             config.templates_dir = Some(dir.into());
         }
+        config.aws_region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
         if config.default_environment.region.is_empty() {
-            config.default_environment.region = env("AWS_REGION")
-                .or_else(|| env("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|| "us-east-1".into());
+            config.default_environment.region = config.aws_region.clone();
         }
         Ok(config)
     }

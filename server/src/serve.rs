@@ -13,8 +13,19 @@ use tower_sessions_sqlx_store::SqliteStore;
 
 /// Opens and migrates the database and nothing else: the audit commands read the log as
 /// they find it, without adding the rows a first start writes.
-pub async fn services(config: Config) -> anyhow::Result<Arc<Services>> {
+pub async fn services(mut config: Config) -> anyhow::Result<Arc<Services>> {
     let aws = aws::sdk_config().await;
+    // The SDK may have found the region in a profile rather than the environment.
+    if let Some(region) = aws.region() {
+        config.aws_region = region.to_string();
+    }
+    if config.default_environment.region != config.aws_region {
+        tracing::warn!(
+            "the default environment's region {} is not Berth's AWS region {}; using {}",
+            config.default_environment.region, config.aws_region, config.aws_region
+        );
+        config.default_environment.region = config.aws_region.clone();
+    }
     let cfn: Arc<dyn aws::CloudFormation> = Arc::new(aws::cloudformation::SdkCloudFormation::new(&aws));
     let health: Arc<dyn aws::ServiceHealth> = Arc::new(aws::health::SdkServiceHealth::new(&aws));
     let db = db::connect(&config.database_url)

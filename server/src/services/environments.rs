@@ -19,9 +19,22 @@ pub async fn get(s: &Services, name: &str) -> Result<Environment> {
         .ok_or_else(|| AppError::NotFound(format!("No environment named {name}")).into())
 }
 
+/// The shared rules, and one only the server knows: Berth's AWS clients work in one
+/// region, so an environment elsewhere would be deployed in the wrong place.
+fn validate(s: &Services, input: &EnvironmentInput) -> Vec<app::model::FieldError> {
+    let mut errors = validate_environment(input);
+    if !errors.iter().any(|e| e.field == "region") && input.region != s.config.aws_region {
+        errors.push(app::model::FieldError::new(
+            "region",
+            format!("Berth deploys in {} (its AWS region); an environment in {} needs a Berth running there", s.config.aws_region, input.region),
+        ));
+    }
+    errors
+}
+
 pub async fn create(s: &Services, actor: &User, input: EnvironmentInput) -> Result<Environment> {
     require_platform(actor)?;
-    let errors = validate_environment(&input);
+    let errors = validate(s, &input);
     if !errors.is_empty() {
         return Err(AppError::Validation(errors).into());
     }
@@ -39,7 +52,7 @@ pub async fn create(s: &Services, actor: &User, input: EnvironmentInput) -> Resu
 pub async fn update(s: &Services, actor: &User, name: &str, mut input: EnvironmentInput) -> Result<Environment> {
     require_platform(actor)?;
     input.name = name.to_string();
-    let errors = validate_environment(&input);
+    let errors = validate(s, &input);
     if !errors.is_empty() {
         return Err(AppError::Validation(errors).into());
     }
