@@ -518,3 +518,16 @@ async fn reviewers_download_templates_and_parameter_files() {
     let tom = berth.user("tom", "requester", "search").await.unwrap();
     assert_eq!(tom.get(&format!("/api/v1/requests/{id}/parameters/service")).await.unwrap().status, 404);
 }
+
+#[tokio::test]
+async fn task_roles_are_limited_to_the_ones_berth_may_pass() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let mut body = api_request("orders", "/orders*");
+    body["task_role_arn"] = json!("arn:aws:iam::123456789012:role/AdminEverything");
+    let r = rita.post("/api/v1/requests", body.clone()).await.unwrap();
+    assert_eq!((r.status, r.error_fields()), (422, vec!["task_role_arn".to_string()]));
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("berth-"));
+    body["task_role_arn"] = json!("arn:aws:iam::123456789012:role/berth-orders-task");
+    assert_eq!(rita.post("/api/v1/requests", body).await.unwrap().status, 201);
+}

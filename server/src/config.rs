@@ -44,6 +44,9 @@ pub struct Config {
     /// Failed sign-ins per client address within the window before that address is refused.
     pub signin_max_failures_per_address: u32,
     pub signin_window_seconds: u64,
+    /// Task roles a request may name must have a name starting with this (the IAM policy
+    /// lets Berth pass only these roles); empty allows any role.
+    pub task_role_prefix: String,
     /// The AWS region Berth's clients work in (from `AWS_REGION`, the profile, or
     /// us-east-1); every environment must be in it. Not a setting of its own.
     #[serde(skip)]
@@ -90,6 +93,7 @@ impl Default for Config {
             signin_max_failures: 5,
             signin_max_failures_per_address: 20,
             signin_window_seconds: 15 * 60,
+            task_role_prefix: "berth-".into(),
             aws_region: "us-east-1".into(),
         }
     }

@@ -25,7 +25,7 @@ async fn environment(tx: &mut Tx, name: &str) -> Result<Environment> {
 }
 
 /// Checks the input alone and against its environment; the message for each bad field.
-async fn validated(tx: &mut Tx, input: &RequestInput) -> Result<Environment> {
+async fn validated(s: &Services, tx: &mut Tx, input: &RequestInput) -> Result<Environment> {
     let env = match environment(tx, &input.environment).await {
         Ok(env) => env,
         Err(e) => {
@@ -35,12 +35,26 @@ async fn validated(tx: &mut Tx, input: &RequestInput) -> Result<Environment> {
             return Err(AppError::Validation(errors).into());
         }
     };
-    let errors = validate_request(input, Some(&env.parameters));
+    let mut errors = validate_request(input, Some(&env.parameters));
+    if let Some(message) = foreign_task_role(s, input) {
+        errors.push(FieldError::new("task_role_arn", message));
+    }
     if errors.is_empty() {
         Ok(env)
     } else {
         Err(AppError::Validation(errors).into())
     }
+}
+
+/// CloudFormation passes the task role with Berth's credentials, so a request could hand
+/// its containers any role Berth may pass. Only roles named with the configured prefix
+/// (the one the IAM policy lets Berth pass) are accepted.
+fn foreign_task_role(s: &Services, input: &RequestInput) -> Option<String> {
+    let prefix = &s.config.task_role_prefix;
+    let arn = input.task_role_arn.as_deref()?;
+    let name = arn.split_once(":role/").map(|(_, name)| name)?;
+    (!prefix.is_empty() && !name.starts_with(prefix.as_str()))
+        .then(|| format!("The task role's name must start with {prefix}: Berth may pass only those roles to ECS"))
 }
 
 /// Refuses a service name or path another live request of the environment holds.
@@ -87,7 +101,7 @@ fn lowest_free_priority(claims: &[db::requests::Claim], capacity: u32) -> Option
 pub async fn create(s: &Services, actor: &User, input: RequestInput) -> Result<ApiRequest> {
     let actor_id = parse_id(&actor.id, "user")?;
     let mut tx = db::begin_write(&s.db).await?;
-    let env = validated(&mut tx, &input).await?;
+    let env = validated(s, &mut tx, &input).await?;
     let claims = db::requests::live_claims(&mut tx, &env.name).await?;
     check_claims(&claims, &input, None)?;
     let capacity = db::environments::rule_capacity(&mut tx, &env.name).await?;
@@ -144,7 +158,7 @@ pub async fn update(s: &Services, actor: &User, id: &str, input: RequestInput) -
     if !fixed.is_empty() {
         return Err(AppError::Validation(fixed).into());
     }
-    let env = validated(&mut tx, &input).await?;
+    let env = validated(s, &mut tx, &input).await?;
     let claims = db::requests::live_claims(&mut tx, &env.name).await?;
     check_claims(&claims, &input, Some(id))?;
     let before = current.input()?;
