@@ -5,6 +5,7 @@
 //! `BERTH_BIN` and `BERTH_SITE_ROOT` point elsewhere when set.
 
 pub mod browser;
+pub mod localaws;
 pub mod moto;
 
 use anyhow::{bail, Context, Result};
