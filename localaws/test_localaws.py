@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.error
@@ -63,7 +62,10 @@ class LocalAwsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.port = free_port()
         cls.url = f"http://127.0.0.1:{cls.port}"
-        cls.log = tempfile.NamedTemporaryFile(prefix="localaws-test-", suffix=".log", delete=False).name
+        # One log per run, kept after it for a failing test's story.
+        os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
+        cls.log = os.path.join(ROOT, "target", "localaws-test.log")
+        open(cls.log, "w").close()
         with open(cls.log, "ab") as errors:  # a crash's traceback lands in the log too
             cls.process = subprocess.Popen(
                 [sys.executable, os.path.join(HERE, "localaws.py"), "--port", str(cls.port),
