@@ -34,6 +34,40 @@ pub struct Berth {
     pub url: String,
     child: Child,
     pub dir: tempfile::TempDir,
+    /// Holds the configuration file of `start_on_endpoint` for the server's lifetime.
+    config_dir: Option<tempfile::TempDir>,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+/// Runs `berth serve` in `dir` (its database and log live there) with `env` on top of
+/// settings that keep it on this machine.
+fn spawn(dir: &std::path::Path, port: u16, env: &[(String, String)]) -> Result<Child> {
+    let bin = from_env_or("BERTH_BIN", workspace().join("target/debug/berth"));
+    let site = from_env_or("BERTH_SITE_ROOT", workspace().join("target/site"));
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("berth.log"))?;
+    let mut command = Command::new(&bin);
+    command
+        .arg("serve")
+        .current_dir(dir)
+        .env("BERTH_ADDR", format!("127.0.0.1:{port}"))
+        .env("BERTH_DATABASE_URL", format!("sqlite://{}", dir.join("berth.db").display()))
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("BERTH_SITE_ROOT", &site)
+        .env_remove("BERTH_CONFIG")
+        // Never reach past this machine: no instance metadata, and an AWS endpoint on a
+        // closed loopback port unless a test points Berth at its own moto.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.spawn().with_context(|| format!("starting {}", bin.display()))
 }
 
 impl Berth {
@@ -45,45 +79,47 @@ impl Berth {
     pub async fn start_with(env: &[(&str, &str)]) -> Result<Berth> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
-        let bin = from_env_or("BERTH_BIN", workspace().join("target/debug/berth"));
-        let site = from_env_or("BERTH_SITE_ROOT", workspace().join("target/site"));
-        let log = std::fs::File::create(dir.path().join("berth.log"))?;
-        let mut command = Command::new(&bin);
-        command
-            .arg("serve")
-            .current_dir(dir.path())
-            .env("BERTH_ADDR", format!("127.0.0.1:{port}"))
-            .env("BERTH_DATABASE_URL", format!("sqlite://{}", dir.path().join("berth.db").display()))
-            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("BERTH_SITE_ROOT", &site)
-            .env_remove("BERTH_CONFIG")
-            // Never reach past this machine: no instance metadata, and an AWS endpoint on a
-            // closed loopback port unless a test points Berth at its own moto.
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "local")
-            .env("AWS_SECRET_ACCESS_KEY", "local")
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log));
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
-        let berth = Berth { url: format!("http://127.0.0.1:{port}"), child, dir };
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let child = spawn(dir.path(), port, &env)?;
+        let berth = Berth { url: format!("http://127.0.0.1:{port}"), child, dir, config_dir: None, port, env };
         berth.wait_ready().await?;
         Ok(berth)
     }
 
+    /// Kills the server with SIGKILL, as a crash or the OOM killer would: no shutdown.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port, database and settings (after `kill`).
+    pub async fn restart(&mut self) -> Result<()> {
+        self.child = spawn(self.dir.path(), self.port, &self.env)?;
+        self.wait_ready().await
+    }
+
     /// Starts Berth pointed at a local AWS, polling stacks quickly.
     pub async fn start_on(moto: &moto::Moto) -> Result<Berth> {
-        let env = moto.env();
-        let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let config = std::env::temp_dir().join(format!("berth-test-{}.toml", free_port()));
-        std::fs::write(&config, "deploy_poll_ms = 100\ndeploy_timeout_minutes = 2\n")?;
-        let config = config.to_string_lossy().to_string();
-        vars.push(("BERTH_CONFIG", &config));
-        Self::start_with(&vars).await
+        Self::start_on_endpoint(&moto.endpoint, "").await
+    }
+
+    /// Starts Berth with AWS at `endpoint` (moto or localaws), polling stacks quickly, with
+    /// more configuration file lines.
+    pub async fn start_on_endpoint(endpoint: &str, config: &str) -> Result<Berth> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("berth.toml");
+        std::fs::write(&file, format!("deploy_poll_ms = 100\ndeploy_timeout_minutes = 2\n{config}\n"))?;
+        let file = file.to_string_lossy().to_string();
+        let vars = [
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_REGION", moto::REGION),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("BERTH_CONFIG", file.as_str()),
+        ];
+        let mut berth = Self::start_with(&vars).await?;
+        berth.config_dir = Some(dir);
+        Ok(berth)
     }
 
     async fn wait_ready(&self) -> Result<()> {
@@ -231,6 +267,19 @@ impl Api {
 
     pub async fn delete(&self, path: &str) -> Result<Reply> {
         self.send(self.http.delete(format!("{}{path}", self.base))).await
+    }
+}
+
+/// Polls a request until it reaches `wanted` (panics after `timeout`), returning it.
+pub async fn wait_for_status(api: &Api, id: &str, wanted: &str, timeout: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = api.get(&format!("/api/v1/requests/{id}")).await.expect("the request").body;
+        if r["status"] == wanted {
+            return r;
+        }
+        assert!(started.elapsed() < timeout, "request {id} is still {} ({:?}), wanted {wanted}", r["status"], r["status_reason"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
