@@ -94,7 +94,9 @@ impl CloudFormation for SdkCloudFormation {
     async fn describe_change_set(&self, stack: &str, change_set: &str) -> AwsResult<Option<ChangeSetInfo>> {
         let out = match self.client.describe_change_set().stack_name(stack).change_set_name(change_set).send().await.map_err(sdk_error) {
             Ok(out) => out,
-            Err(e) if e.code == "ChangeSetNotFound" || e.code == "ChangeSetNotFoundException" => return Ok(None),
+            // No such change set, whether reported as ChangeSetNotFound or, like a missing
+            // stack, as a ValidationError saying it "does not exist".
+            Err(e) if e.code == "ChangeSetNotFound" || e.code == "ChangeSetNotFoundException" || is_missing(&e) => return Ok(None),
             Err(e) => return Err(e),
         };
         Ok(Some(ChangeSetInfo {

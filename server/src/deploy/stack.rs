@@ -104,7 +104,12 @@ impl Step<'_> {
                 None => {
                     self.begin(kind, name, CREATING).await?;
                     phase = CREATING.into();
-                    self.engine.cfn.create_stack(spec, &self.token(k, "create")).await.map_err(Self::refused(name))?;
+                    match self.engine.cfn.create_stack(spec, &self.token(k, "create")).await {
+                        // The stack appeared since we looked: most likely our own create, whose
+                        // answer was lost and which was sent again. Look at it again.
+                        Err(e) if e.code == "AlreadyExistsException" => {}
+                        other => other.map_err(Self::refused(name))?,
+                    }
                 }
                 Some(s) if in_progress(&s.status) => {
                     self.wait(deadline, name, &s.status).await?;

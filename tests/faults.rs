@@ -1,0 +1,154 @@
+//! When AWS or the process misbehaves, no work is lost or done twice.
+//!
+//! - localaws stands between Berth and moto and answers a share of AWS calls with
+//!   throttling errors and 5xx, and delays others: twenty deployments all complete, once each.
+//! - The server is killed with SIGKILL while deployments run; after a restart every one
+//!   completes, once.
+
+use berth_tests::localaws::LocalAws;
+use berth_tests::{api_request, Api, Berth};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+struct Team {
+    requester: Api,
+    approver: Api,
+}
+
+async fn team(berth: &Berth) -> Team {
+    Team { requester: berth.user("rita", "requester", "payments").await.unwrap(), approver: berth.user("alice", "approver", "platform").await.unwrap() }
+}
+
+/// Submits and approves `n` APIs, returning their ids.
+async fn submit_and_approve(team: &Team, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let r = team.requester.post("/api/v1/requests", api_request(&format!("svc{i:02}"), &format!("/svc{i:02}"))).await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        let r = team.approver.post(&format!("/api/v1/requests/{id}/approve"), json!({"revision": 1})).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    ids
+}
+
+async fn statuses(api: &Api, ids: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let r = api.get(&format!("/api/v1/requests/{id}")).await.unwrap();
+        let status = r.body["status"].as_str().unwrap_or("?").to_string();
+        // A failure carries its reason into the assertion message.
+        let shown = if status == "failed" { format!("failed: {}", r.body["status_reason"]) } else { status };
+        out.insert(id.clone(), shown);
+    }
+    out
+}
+
+async fn wait_all_deployed(api: &Api, ids: &[String], timeout: Duration) {
+    let started = Instant::now();
+    loop {
+        let now = statuses(api, ids).await;
+        if now.values().all(|s| s == "deployed") {
+            return;
+        }
+        assert!(!now.values().any(|s| s.starts_with("failed")), "a deployment failed: {now:?}");
+        assert!(started.elapsed() < timeout, "not all deployed in time: {now:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every request has exactly one deployment, and it succeeded; AWS holds exactly one service
+/// stack per request, created once, and one ECS service each.
+async fn exactly_once(berth: &Berth, api: &Api, aws: &LocalAws, ids: &[String]) {
+    for id in ids {
+        let deployments = api.get(&format!("/api/v1/requests/{id}/deployments")).await.unwrap().body;
+        let list = deployments.as_array().unwrap();
+        assert_eq!(list.len(), 1, "request {id}: {deployments:#}");
+        assert_eq!(list[0]["status"], "succeeded");
+    }
+    let config = aws.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let mut stacks = Vec::new();
+    let mut next = None;
+    loop {
+        let page = cfn.list_stacks().set_next_token(next).send().await.unwrap();
+        stacks.extend(page.stack_summaries().iter().map(|s| (s.stack_name().unwrap().to_string(), s.stack_status().unwrap().as_str().to_string())));
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    let service_stacks: Vec<&(String, String)> = stacks.iter().filter(|(name, _)| name.starts_with("berth-staging-svc")).collect();
+    assert_eq!(service_stacks.len(), ids.len(), "one service stack per request: {stacks:?}");
+    assert!(service_stacks.iter().all(|(_, status)| status == "CREATE_COMPLETE"), "{service_stacks:?}");
+    for (name, _) in service_stacks {
+        let events = cfn.describe_stack_events().stack_name(name).send().await.unwrap();
+        let creates = events.stack_events().iter().filter(|e| e.logical_resource_id() == Some(name.as_str()) && e.resource_status().map(|s| s.as_str()) == Some("CREATE_IN_PROGRESS")).count();
+        assert_eq!(creates, 1, "{name} was created once");
+    }
+    let env = api.get("/api/v1/environments/staging").await.unwrap().body;
+    let cluster = env["outputs"]["ClusterName"].as_str().unwrap();
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let services = ecs.list_services().cluster(cluster).max_results(100).send().await.unwrap();
+    assert_eq!(services.service_arns().len(), ids.len(), "{:?}", services.service_arns());
+    assert!(!berth.log().contains("panicked"));
+}
+
+#[tokio::test]
+async fn twenty_deployments_complete_once_each_through_throttling_errors_and_delays() {
+    let aws = LocalAws::start().await.unwrap();
+    let berth = Berth::start_on_endpoint(&aws.url, "").await.unwrap();
+    let team = team(&berth).await;
+    // A quarter of all AWS calls throttled, one in ten answered 500/503 without reaching
+    // moto, and a third of the rest delayed.
+    aws.control("/_localaws/faults", json!({"throttle": 0.25, "server_error": 0.1, "delay_share": 0.3, "delay_ms": 150, "seed": 7}))
+        .await
+        .unwrap();
+    let ids = submit_and_approve(&team, 20).await;
+    wait_all_deployed(&team.requester, &ids, Duration::from_secs(300)).await;
+    let faults = aws.stats().await.unwrap()["faults"].clone();
+    aws.control("/_localaws/faults", json!({})).await.unwrap();
+    assert!(faults["throttle"].as_u64().unwrap() >= 20 && faults["server_error"].as_u64().unwrap() >= 5 && faults["delay"].as_u64().unwrap() >= 10, "faults were injected: {faults}");
+    exactly_once(&berth, &team.requester, &aws, &ids).await;
+}
+
+#[tokio::test]
+async fn deployments_killed_mid_way_complete_once_after_a_restart() {
+    let aws = LocalAws::start().await.unwrap();
+    let mut berth = Berth::start_on_endpoint(&aws.url, "").await.unwrap();
+    let team = team(&berth).await;
+    // Every CloudFormation call takes 300 ms, so the kill lands in the middle of the work.
+    aws.control("/_localaws/faults", json!({"delay_share": 1.0, "delay_ms": 300, "services": ["cloudformation"]})).await.unwrap();
+    let ids = submit_and_approve(&team, 6).await;
+    // Kill once some work has started and some is still to do.
+    let started = Instant::now();
+    loop {
+        let now = statuses(&team.requester, &ids).await;
+        let deploying = now.values().filter(|s| *s == "deploying").count();
+        if deploying > 0 && now.values().any(|s| s != "deployed") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing started deploying: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    berth.kill();
+    let before: Value = json!(format!("{:?}", statuses_from_db(&berth).await));
+    berth.restart().await.unwrap();
+    // Sessions live in the database: the same clients carry on.
+    wait_all_deployed(&team.requester, &ids, Duration::from_secs(180)).await;
+    aws.control("/_localaws/faults", json!({})).await.unwrap();
+    assert!(before.as_str().unwrap().contains("deploying") || before.as_str().unwrap().contains("approved"), "the kill happened mid-way: {before}");
+    exactly_once(&berth, &team.requester, &aws, &ids).await;
+}
+
+/// The requests' statuses as the killed server left them in its database.
+async fn statuses_from_db(berth: &Berth) -> Vec<(i64, String)> {
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
+    let rows = sqlx::query_as("SELECT id, status FROM requests ORDER BY id").fetch_all(&db).await.unwrap();
+    db.close().await;
+    rows
+}
