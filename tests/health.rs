@@ -196,3 +196,31 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
         handle.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_health_panel_follows_the_service_without_a_reload() {
+    let aws = LocalAws::start().await.unwrap();
+    let d = deploy(&aws).await;
+    let browser = berth_tests::browser::Browser::start(&d.berth.url).await.unwrap();
+    browser.open(&format!("/login?next=/requests/{}", d.id)).await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.fill("#username", "rita").await.unwrap();
+    browser.fill("#password", "rita-password-123").await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser.wait_for_url(&format!("/requests/{}", d.id)).await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.wait_for_text("#health-counts", "2 / 2 / 0").await.unwrap();
+    browser.wait_for_text("#health-summary", "2 healthy target").await.unwrap();
+    // The load balancer starts failing the targets: the open page shows it by itself.
+    aws.control(
+        "/_localaws/targets/health",
+        json!({"target_group_arn": d.target_group, "state": "unhealthy", "reason": "Target.FailedHealthChecks", "description": "Health checks failed with these codes: [502]"}),
+    )
+    .await
+    .unwrap();
+    browser.wait_for_text("#health", "failing").await.unwrap();
+    let targets = browser.wait_for_text("#health-targets", "Target.FailedHealthChecks").await.unwrap();
+    assert!(targets.contains("502"), "{targets}");
+    browser.screenshot("health-failing").await.unwrap();
+    browser.close().await.unwrap();
+}
