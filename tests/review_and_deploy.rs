@@ -4,22 +4,14 @@
 use berth_tests::moto::Moto;
 use berth_tests::{api_request, Api, Berth};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn berth_on(moto: &Moto) -> Berth {
     Berth::start_on(moto).await.unwrap()
 }
 
 async fn wait_for_status(api: &Api, id: &str, wanted: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let r = api.get(&format!("/api/v1/requests/{id}")).await.unwrap().body;
-        if r["status"] == wanted {
-            return r;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "still {} ({:?}), wanted {wanted}", r["status"], r["status_reason"]);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    berth_tests::wait_for_status(api, id, wanted, Duration::from_secs(60)).await
 }
 
 #[tokio::test]

@@ -91,24 +91,12 @@ impl LocalAws {
 
     /// The environment variables that point Berth (or any AWS SDK) at this localaws.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.url.clone()),
-            ("AWS_REGION", super::moto::REGION.into()),
-            ("AWS_ACCESS_KEY_ID", "local".into()),
-            ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ]
+        super::moto::env_at(&self.url)
     }
 
     /// An SDK configuration for talking to this localaws from the test itself.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.url)
-            .region(aws_config::Region::new(super::moto::REGION))
-            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
-                "local", "local", None, None, "tests",
-            ))
-            .load()
-            .await
+        super::moto::sdk_config_at(&self.url).await
     }
 }
 

@@ -37,23 +37,33 @@ impl Moto {
 
     /// The environment variables that point Berth (or any AWS SDK) at this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_REGION", REGION.into()),
-            ("AWS_ACCESS_KEY_ID", "local".into()),
-            ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ]
+        env_at(&self.endpoint)
     }
 
     /// An SDK configuration for talking to this server from the test itself.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new("local", "local", None, None, "tests"))
-            .load()
-            .await
+        sdk_config_at(&self.endpoint).await
     }
+}
+
+/// The environment variables that point Berth (or any AWS SDK) at a local AWS.
+pub fn env_at(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_REGION", REGION.into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+    ]
+}
+
+/// An SDK configuration for a local AWS at `endpoint`, with dummy credentials.
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_cloudformation::config::Credentials::new("local", "local", None, None, "tests"))
+        .load()
+        .await
 }
 
 impl Drop for Moto {
