@@ -1,6 +1,6 @@
 //! Journeys in headless Chromium: a requester signs in, fills the form (seeing validation
 //! and the preview), submits and finds the request in the list; an admin reads the audit
-//! log and sees the state of its hash chain.
+//! log and sees the state of its hash chain; a user manages their API tokens.
 
 use berth_tests::browser::Browser;
 use berth_tests::Berth;
@@ -169,5 +169,35 @@ async fn an_admin_reads_the_audit_log_and_sees_the_chain_verified() {
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "the broken chain was never reported");
     }
     browser.screenshot("audit-log-broken").await.unwrap();
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_creates_an_api_token_sees_it_once_and_revokes_it() {
+    let berth = Berth::start().await.unwrap();
+    berth.user("rita", "requester", "payments").await.unwrap();
+    let browser = Browser::start(&berth.url).await.unwrap();
+    sign_in(&browser, "rita", "rita-password-123").await;
+    browser.open("/tokens").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.fill("#new-token input[name=name]", "ci pipeline").await.unwrap();
+    browser.click("#new-token button[type=submit]").await.unwrap();
+    let shown = browser.wait_for_text("#created-token", "berth_").await.unwrap();
+    let token = shown.split_whitespace().find(|w| w.starts_with("berth_")).unwrap().to_string();
+    browser.wait_for_text("#token-list", "ci pipeline").await.unwrap();
+    browser.screenshot("api-tokens").await.unwrap();
+    // The token works for scripts…
+    let script = reqwest::Client::new();
+    let me = script.get(format!("{}/api/v1/me", berth.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    // …is not shown again on the next visit, and stops working once revoked.
+    browser.open("/tokens").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    let page = browser.wait_for_text("#token-list", "active").await.unwrap();
+    assert!(!page.contains(&token));
+    browser.click("#token-list button.danger").await.unwrap();
+    browser.wait_for_text("#token-list", "revoked").await.unwrap();
+    let me = script.get(format!("{}/api/v1/me", berth.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 401);
     browser.close().await.unwrap();
 }
