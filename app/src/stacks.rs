@@ -25,7 +25,11 @@ pub fn target_group_name(environment: &str, service: &str) -> String {
         return full;
     }
     let hash = format!("{:08x}", fnv1a(full.as_bytes()) as u32);
-    let keep = TARGET_GROUP_NAME_MAX - hash.len() - 1;
+    // Valid names are ASCII, but the form previews whatever is typed: cut on a character.
+    let mut keep = TARGET_GROUP_NAME_MAX - hash.len() - 1;
+    while !full.is_char_boundary(keep) {
+        keep -= 1;
+    }
     let prefix = full[..keep].trim_end_matches('-');
     format!("{prefix}-{hash}")
 }
@@ -139,6 +143,12 @@ mod tests {
         }
         assert_ne!(long_a, long_b);
         assert_eq!(long_a, target_group_name("production-eu-west", "customer-accounts-service-v2"));
+    }
+
+    #[test]
+    fn a_long_name_typed_with_other_alphabets_previews_without_panicking() {
+        let name = target_group_name("staging", "abcdefghijklmné-service");
+        assert!(name.len() <= TARGET_GROUP_NAME_MAX, "{name}");
     }
 
     #[test]

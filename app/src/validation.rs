@@ -476,7 +476,7 @@ pub fn validate_environment(input: &EnvironmentInput) -> Vec<FieldError> {
     if let Some(ami) = &p.ecs_ami {
         check(
             "parameters.ECSAMI",
-            if ami.starts_with('/') && ami.len() <= 2048 && ami.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c)) {
+            if ssm_parameter_name(ami) {
                 Ok(())
             } else {
                 Err("ECSAMI must be the name of an SSM parameter holding an AMI id, e.g. /aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id".into())
@@ -492,6 +492,15 @@ pub fn validate_environment(input: &EnvironmentInput) -> Vec<FieldError> {
         },
     );
     errors
+}
+
+/// An SSM parameter name as a path: `/a/b/c`, at most 15 levels and 1011 characters, each
+/// level of letters, digits and `_ . -`.
+fn ssm_parameter_name(value: &str) -> bool {
+    let levels: Vec<&str> = value.strip_prefix('/').map(|rest| rest.split('/').collect()).unwrap_or_default();
+    value.len() <= 1011
+        && (1..=15).contains(&levels.len())
+        && levels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
 }
 
 /// The message for a CPU or memory size that does not fit `cluster`'s instance type.
@@ -755,6 +764,10 @@ mod tests {
         let mut ssm = good;
         ssm.parameters.ecs_ami = Some("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id".into());
         assert!(validate_environment(&ssm).is_empty());
+        for bad in ["/", "//x", "/x/", "x/y", "/a b"] {
+            ssm.parameters.ecs_ami = Some(bad.into());
+            assert_eq!(fields(ssm.clone()), ["parameters.ECSAMI"], "{bad}");
+        }
     }
 
     #[test]

@@ -1,9 +1,26 @@
 //! The one place errors become HTTP responses: RFC 9457 problem+json.
 
 use app::error::AppError;
+use app::model::FieldError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+
+/// The body of every error answer (`application/problem+json`, RFC 9457).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:berth:problem:` and the status's reason, e.g. `urn:berth:problem:not-found`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason, e.g. `Not Found`.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// One entry per bad field, named as in the request body (422, and 409 for a taken name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
 
 /// An error on its way to an API client.
 #[derive(Debug)]
@@ -39,17 +56,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(&self.0);
         let title = status.canonical_reason().unwrap_or("Error");
-        let mut body = json!({
-            "type": format!("urn:berth:problem:{}", title.to_lowercase().replace(' ', "-")),
-            "title": title,
-            "status": status.as_u16(),
-            "detail": self.0.to_string(),
-        });
         let errors = self.0.field_errors();
-        if !errors.is_empty() {
-            body["errors"] = json!(errors);
-        }
-        let mut response = (status, body.to_string()).into_response();
+        let body = Problem {
+            kind: format!("urn:berth:problem:{}", title.to_lowercase().replace(' ', "-")),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: self.0.to_string(),
+            errors: (!errors.is_empty()).then_some(errors),
+        };
+        let body = serde_json::to_string(&body).expect("a problem serializes");
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let AppError::TooManyRequests { retry_after_secs } = self.0 {

@@ -1,9 +1,12 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations so it cannot drift.
 
+use super::error::Problem;
 use super::AppState;
 use axum::routing::get;
 use axum::{Json, Router};
-use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,9 +51,59 @@ use utoipa::OpenApi;
         super::probes::healthz,
         super::probes::readyz,
     ),
+    components(schemas(Problem)),
+    modifiers(&CommonResponses),
     tags((name = "session"), (name = "users"), (name = "environments"), (name = "requests"), (name = "review"), (name = "deployments"), (name = "health"), (name = "audit"), (name = "webhooks"), (name = "probes"))
 )]
 pub struct ApiDoc;
+
+/// What the layers around every handler may answer, added to each operation so that a
+/// client (or a fuzzer) finds every status it can get documented, and every error's body
+/// described as a [`Problem`].
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let unsafe_methods = [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in unsafe_methods.into_iter().flatten() {
+                add(op, "403", "Refused: a browser said the request came from another site");
+            }
+            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+                let id = op.operation_id.clone().unwrap_or_default();
+                if matches!(id.as_str(), "healthz" | "readyz") {
+                    continue;
+                }
+                if !matches!(id.as_str(), "sign_in" | "sign_out") {
+                    add(op, "401", "Not signed in: no session cookie or bearer token, or one that is no longer valid");
+                }
+                let query = op.parameters.iter().flatten().any(|p| p.parameter_in == ParameterIn::Query);
+                if op.request_body.is_some() || query {
+                    add(op, "400", "The body is not JSON of the expected shape, or the query string cannot be read");
+                }
+                if op.request_body.is_some() {
+                    add(op, "422", "A field of the wrong type; one `errors[]` entry per field");
+                }
+                for (code, response) in op.responses.responses.iter_mut() {
+                    if let (true, RefOr::T(response)) = (code.starts_with(['4', '5']), response) {
+                        if response.content.is_empty() {
+                            let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                            response.content.insert("application/problem+json".into(), problem);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Documents `status` unless the operation already does.
+fn add(op: &mut Operation, status: &str, description: &str) {
+    op.responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| ResponseBuilder::new().description(description).build().into());
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))

@@ -6,11 +6,11 @@ use app::error::AppError;
 use app::model::StackKind;
 use axum::http::{header, HeaderName};
 use axum::response::{AppendHeaders, IntoResponse};
-use super::extract::{ApiJson, AuthUser};
+use super::extract::{ApiJson, ApiQuery, AuthUser};
 use super::AppState;
 use app::backend::Backend;
 use app::model::{ApiRequest, Page, RequestFilter, RequestInput, RequestSummary};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -40,7 +40,7 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
-    Query(filter): Query<RequestFilter>,
+    ApiQuery(filter): ApiQuery<RequestFilter>,
 ) -> ApiResult<Json<Page<RequestSummary>>> {
     Ok(Json(state.services.list_requests(&actor, &filter).await?))
 }
@@ -86,9 +86,9 @@ pub async fn template(
     Path((id, stack)): Path<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
     let files = services::requests::stack_files(&state.services, &actor, &id, stack_kind(&stack)?).await?;
-    let mut headers = attachment(&format!("{}.yaml", files.stack.stack_name)).to_vec();
-    headers.push((header::CONTENT_TYPE, "text/yaml; charset=utf-8".into()));
-    Ok((AppendHeaders(headers), files.template))
+    // Set, not appended: the text body would otherwise keep its own text/plain as well.
+    let [disposition] = attachment(&format!("{}.yaml", files.stack.stack_name));
+    Ok(([(header::CONTENT_TYPE, "text/yaml; charset=utf-8".to_string()), disposition], files.template))
 }
 
 /// The parameter file of one of the request's stacks, as `aws cloudformation create-stack

@@ -2,12 +2,12 @@
 //! stack events (listed and streamed live) and the plan.
 
 use super::error::ApiResult;
-use super::extract::{ApiJson, AuthUser};
+use super::extract::{ApiJson, ApiQuery, AuthUser};
 use super::AppState;
 use crate::services;
 use app::backend::Backend;
 use app::model::*;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
@@ -38,14 +38,15 @@ type Id = Path<String>;
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = ApiRequest, description = "Approved; the deployment is queued"),
               (status = 403, description = "Not an approver, or your own request (four eyes)"),
-              (status = 409, description = "Stale revision or already decided")))]
+              (status = 404, description = "Unknown or not visible"),
+              (status = 409, description = "Stale revision or already decided"), (status = 422, description = "Comment too long, or a field of the wrong type")))]
 pub async fn approve(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiJson(b): ApiJson<ApproveBody>) -> ApiResult<Json<ApiRequest>> {
     Ok(Json(state.services.decide(&actor, &id, Decision::Approve { revision: b.revision, comment: b.comment }).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "review", operation_id = "reject_request", request_body = RejectBody,
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = ApiRequest), (status = 403, description = "Not allowed"),
+    responses((status = 200, body = ApiRequest), (status = 403, description = "Not allowed"), (status = 404, description = "Unknown or not visible"),
               (status = 409, description = "Stale revision or already decided"), (status = 422, description = "Reason missing")))]
 pub async fn reject(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiJson(b): ApiJson<RejectBody>) -> ApiResult<Json<ApiRequest>> {
     Ok(Json(state.services.decide(&actor, &id, Decision::Reject { reason: b.reason, revision: b.revision }).await?))
@@ -53,7 +54,7 @@ pub async fn reject(State(state): State<AppState>, AuthUser(actor): AuthUser, Pa
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/request-changes", tag = "review", operation_id = "request_changes", request_body = CommentBody,
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = ApiRequest), (status = 403, description = "Not allowed"),
+    responses((status = 200, body = ApiRequest), (status = 403, description = "Not allowed"), (status = 404, description = "Unknown or not visible"),
               (status = 409, description = "Stale revision or already decided"), (status = 422, description = "Comment missing")))]
 pub async fn request_changes(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiJson(b): ApiJson<CommentBody>) -> ApiResult<Json<ApiRequest>> {
     Ok(Json(state.services.decide(&actor, &id, Decision::RequestChanges { comment: b.comment, revision: b.revision }).await?))
@@ -61,33 +62,38 @@ pub async fn request_changes(State(state): State<AppState>, AuthUser(actor): Aut
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/decommission", tag = "review", operation_id = "decommission_request",
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = ApiRequest, description = "Awaiting review"), (status = 409, description = "Not deployed")))]
+    responses((status = 200, body = ApiRequest, description = "Awaiting review"), (status = 403, description = "Not the request's team"),
+              (status = 404, description = "Unknown or not visible"), (status = 409, description = "Not deployed")))]
 pub async fn decommission(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<ApiRequest>> {
     Ok(Json(state.services.decommission(&actor, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/retry", tag = "review", operation_id = "retry_deployment",
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = ApiRequest, description = "The failed deployment runs again"), (status = 409, description = "Nothing failed")))]
+    responses((status = 200, body = ApiRequest, description = "The failed deployment runs again"), (status = 403, description = "Not the request's team"),
+              (status = 404, description = "Unknown or not visible"), (status = 409, description = "Nothing failed")))]
 pub async fn retry(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<ApiRequest>> {
     Ok(Json(state.services.retry(&actor, &id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}/comments", tag = "review", operation_id = "list_comments",
-    params(("id" = String, Path, description = "Request id")), responses((status = 200, body = Vec<Note>)))]
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = Vec<Note>), (status = 404, description = "Unknown or not visible")))]
 pub async fn comments(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<Vec<Note>>> {
     Ok(Json(state.services.conversation(&actor, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/comments", tag = "review", operation_id = "add_comment", request_body = CommentBody,
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = Note), (status = 422, description = "Empty comment")))]
+    responses((status = 200, body = Note), (status = 403, description = "Not the request's team"),
+              (status = 404, description = "Unknown or not visible"), (status = 422, description = "Empty comment")))]
 pub async fn add_comment(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiJson(b): ApiJson<CommentBody>) -> ApiResult<Json<Note>> {
     Ok(Json(state.services.comment(&actor, &id, &b.comment).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}/deployments", tag = "deployments", operation_id = "list_deployments",
-    params(("id" = String, Path, description = "Request id")), responses((status = 200, body = Vec<Deployment>)))]
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = Vec<Deployment>), (status = 404, description = "Unknown or not visible")))]
 pub async fn deployments(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<Vec<Deployment>>> {
     Ok(Json(state.services.deployments(&actor, &id).await?))
 }
@@ -99,14 +105,18 @@ pub struct After {
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}/events", tag = "deployments", operation_id = "list_stack_events",
-    params(("id" = String, Path, description = "Request id"), After), responses((status = 200, body = EventPage)))]
-pub async fn events(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, Query(q): Query<After>) -> ApiResult<Json<EventPage>> {
+    params(("id" = String, Path, description = "Request id"), After),
+    responses((status = 200, body = EventPage), (status = 404, description = "Unknown or not visible"),
+              (status = 422, description = "A cursor Berth did not give out")))]
+pub async fn events(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id, ApiQuery(q): ApiQuery<After>) -> ApiResult<Json<EventPage>> {
     Ok(Json(state.services.events(&actor, &id, q.after.as_deref()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}/plan", tag = "review", operation_id = "get_plan",
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = Plan), (status = 409, description = "CloudFormation could not compute a change set")))]
+    responses((status = 200, body = Plan), (status = 404, description = "Unknown or not visible"),
+              (status = 409, description = "CloudFormation could not compute a change set"),
+              (status = 503, description = "AWS did not answer")))]
 pub async fn plan(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Id) -> ApiResult<Json<Plan>> {
     Ok(Json(state.services.plan(&actor, &id).await?))
 }
@@ -118,7 +128,8 @@ pub async fn plan(State(state): State<AppState>, AuthUser(actor): AuthUser, Path
 /// number of viewers.
 #[utoipa::path(get, path = "/api/v1/requests/{id}/events/stream", tag = "deployments", operation_id = "stream_events",
     params(("id" = String, Path, description = "Request id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "text/event-stream of FeedItem", content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream of FeedItem", content_type = "text/event-stream"),
+              (status = 404, description = "Unknown or not visible")))]
 pub async fn stream(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,

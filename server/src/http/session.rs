@@ -26,7 +26,9 @@ pub struct Credentials {
 /// Signs in and sets the session cookie. Wrong credentials get 401 whether or not the user exists.
 #[utoipa::path(operation_id = "sign_in", post, path = "/api/v1/session", tag = "session", request_body = Credentials,
     responses((status = 204, description = "Signed in; the session cookie is set"),
-              (status = 401, description = "Wrong username or password")))]
+              (status = 401, description = "Wrong username or password"),
+              (status = 429, description = "Too many failed sign-ins for this username or from this address; try again after `Retry-After` seconds",
+               headers(("Retry-After" = u64, description = "Seconds until the next attempt is judged")))))]
 pub async fn sign_in(State(state): State<AppState>, parts: Parts, ApiJson(c): ApiJson<Credentials>) -> ApiResult<StatusCode> {
     state.services.sign_in(&parts, &c.username, &c.password).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -138,7 +138,10 @@ async fn stack_plan(s: &Services, kind: StackKind, stack: &StackInput, tag: &str
         changes,
         note: note.map(str::to_string),
     };
-    let aws = |e: crate::aws::AwsError| AppError::Conflict(format!("CloudFormation could not plan {}: {e}", stack.stack_name));
+    let aws = |e: crate::aws::AwsError| {
+        let message = format!("CloudFormation could not plan {}: {e}", stack.stack_name);
+        if e.retryable() { AppError::Unavailable(message) } else { AppError::Conflict(message) }
+    };
     let Some(current) = s.cfn.describe_stack(&spec.name).await.map_err(aws)? else {
         return Ok(plan("create", all_resources(&spec.template, "Add"), Some("The stack does not exist yet; every resource is added.")));
     };
