@@ -153,8 +153,12 @@ async fn stack_plan(s: &Services, kind: StackKind, stack: &StackInput, tag: &str
         return Ok(plan("unchanged", Vec::new(), None));
     }
     let change_set = format!("berth-plan-{tag}-{}", kind.as_str());
-    // A plan from an earlier look would describe the stack as it was then.
-    let _ = s.cfn.delete_change_set(&spec.name, &change_set).await;
+    // A plan from an earlier look would describe the stack as it was then. Looked for
+    // first: deleting one that does not exist can be answered as a server error, which
+    // the SDK would retry for many seconds.
+    if s.cfn.describe_change_set(&spec.name, &change_set).await.map_err(aws)?.is_some() {
+        let _ = s.cfn.delete_change_set(&spec.name, &change_set).await;
+    }
     s.cfn.create_change_set(&spec, &change_set).await.map_err(aws)?;
     let mut info = None;
     for _ in 0..60 {
