@@ -76,7 +76,7 @@ impl Monitor {
         {
             let entries = self.entries.lock().expect("health cache lock");
             if let Some(Entry { health: Some(health), fetched: Some(at), service: known, .. }) = entries.get(&id) {
-                let fresh = fresh_for.map_or(true, |window| at.elapsed() < window);
+                let fresh = fresh_for.is_none_or(|window| at.elapsed() < window);
                 if fresh && known == service {
                     return Ok(health.clone());
                 }
@@ -119,7 +119,7 @@ impl Monitor {
                     let entry = entry(&mut entries, *id, service);
                     let watched = entry.watched_until.is_some_and(|until| until > now);
                     let every = if watched { self.settings.watched_refresh } else { self.settings.idle_refresh };
-                    entry.fetched.map_or(true, |at| now.duration_since(at) >= every)
+                    entry.fetched.is_none_or(|at| now.duration_since(at) >= every)
                 })
                 .cloned()
                 .collect()
