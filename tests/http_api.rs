@@ -531,3 +531,16 @@ async fn task_roles_are_limited_to_the_ones_berth_may_pass() {
     body["task_role_arn"] = json!("arn:aws:iam::123456789012:role/berth-orders-task");
     assert_eq!(rita.post("/api/v1/requests", body).await.unwrap().status, 201);
 }
+
+#[tokio::test]
+async fn the_wasm_and_pages_are_sent_compressed_to_browsers_that_ask() {
+    let berth = Berth::start().await.unwrap();
+    let raw = reqwest::Client::new();
+    let wasm = raw.get(format!("{}/pkg/berth.wasm", berth.url)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(wasm.status(), 200);
+    assert_eq!(wasm.headers()["content-encoding"], "gzip");
+    let plain = raw.get(format!("{}/pkg/berth.wasm", berth.url)).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none(), "only when asked");
+    let page = raw.get(format!("{}/login", berth.url)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+}

@@ -82,7 +82,7 @@ pub async fn list_audit(#[server(default)] filter: AuditFilter) -> Result<Page<A
 #[server(prefix = "/_fn", endpoint = "verify_audit")]
 pub async fn verify_audit() -> Result<ChainStatus, AppError> {
     let (backend, user) = signed_in().await?;
-    backend.verify_audit(&user).await
+    backend.chain_state(&user).await
 }
 
 #[server(prefix = "/_fn", endpoint = "list_users")]

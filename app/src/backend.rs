@@ -42,6 +42,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn webhook_status(&self, actor: &User) -> Result<WebhookStatus, AppError>;
     /// Recomputes the audit log's hash chain; admins only.
     async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError>;
+    /// The same, from a recent full walk extended by the rows appended since (the audit page).
+    async fn chain_state(&self, actor: &User) -> Result<ChainStatus, AppError>;
 
     /// The actor's own API tokens (never the secrets).
     async fn list_tokens(&self, actor: &User) -> Result<Vec<ApiToken>, AppError>;

@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Unwatched services read per pass of the poller (about one pass a second).
+const IDLE_PER_PASS: usize = 5;
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub watched_refresh: Duration,
@@ -107,22 +110,29 @@ impl Monitor {
     }
 
     /// One pass of the poller over the deployed services: reads what is due, forgets what
-    /// is no longer deployed.
+    /// is no longer deployed. Watched services come first, and at most `IDLE_PER_PASS`
+    /// others are read per pass: a thousand unwatched APIs are read a few at a time, never
+    /// in a burst that would keep a watched one waiting or get Berth throttled.
     pub async fn poll(&self, services: &[(i64, ServiceRef)]) {
         let due: Vec<(i64, ServiceRef)> = {
             let mut entries = self.entries.lock().expect("health cache lock");
-            entries.retain(|id, _| services.iter().any(|(known, _)| known == id));
+            let live: std::collections::HashSet<i64> = services.iter().map(|(id, _)| *id).collect();
+            entries.retain(|id, _| live.contains(id));
             let now = Instant::now();
-            services
-                .iter()
-                .filter(|(id, service)| {
-                    let entry = entry(&mut entries, *id, service);
-                    let watched = entry.watched_until.is_some_and(|until| until > now);
-                    let every = if watched { self.settings.watched_refresh } else { self.settings.idle_refresh };
-                    entry.fetched.is_none_or(|at| now.duration_since(at) >= every)
-                })
-                .cloned()
-                .collect()
+            let mut watched = Vec::new();
+            let mut idle = Vec::new();
+            for (id, service) in services {
+                let entry = entry(&mut entries, *id, service);
+                let is_watched = entry.watched_until.is_some_and(|until| until > now);
+                let every = if is_watched { self.settings.watched_refresh } else { self.settings.idle_refresh };
+                if entry.fetched.is_none_or(|at| now.duration_since(at) >= every) {
+                    let queue = if is_watched { &mut watched } else { &mut idle };
+                    queue.push((*id, service.clone(), entry.fetched));
+                }
+            }
+            // The idle ones read longest ago (or never) first.
+            idle.sort_by_key(|(_, _, fetched)| *fetched);
+            watched.into_iter().chain(idle.into_iter().take(IDLE_PER_PASS)).map(|(id, service, _)| (id, service)).collect()
         };
         for (id, service) in due {
             // Errors are logged and kept with the cached facts; the next pass tries again.
@@ -245,6 +255,22 @@ mod tests {
         }
         // Service 1 (watched) was read on each pass; service 2 not again.
         assert_eq!(source.calls.load(Ordering::SeqCst), 2 + 5);
+    }
+
+    #[tokio::test]
+    async fn a_crowd_of_unwatched_services_is_read_a_few_at_a_time_after_the_watched_ones() {
+        let (source, monitor) = monitor(50, 60_000);
+        let services: Vec<(i64, ServiceRef)> = (0..20).map(|i| (i, ServiceRef { service: format!("s{i}"), ..service() })).collect();
+        monitor.watch(19, services[19].1.clone()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        source.calls.store(0, Ordering::SeqCst);
+        monitor.poll(&services).await;
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1 + IDLE_PER_PASS, "the watched one and a few others");
+        assert!(monitor.cached(19).is_some());
+        for _ in 0..4 {
+            monitor.poll(&services).await;
+        }
+        assert!((0..19).all(|i| monitor.cached(i).is_some()), "every service is read within a few passes");
     }
 
     #[tokio::test]

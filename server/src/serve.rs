@@ -87,6 +87,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = http::router(AppState { services, leptos }, store);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
+    // Pages stream in several small writes; without this, Nagle's algorithm and the
+    // client's delayed ACK hold the last ones back for about 40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on an incoming connection: {e}");
+        }
+    });
     tracing::info!("Berth is listening on http://{local}");
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown())

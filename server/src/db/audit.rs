@@ -141,6 +141,8 @@ pub struct Filter {
     pub to: Option<String>,
     /// Only the viewer's own actions and the rows about their team's requests.
     pub visible_to: Option<Viewer>,
+    /// Only rows after this id (the rest of the log past a known point).
+    pub after_id: Option<i64>,
 }
 
 const COLUMNS: &str = "id, at, actor, action, subject_type, subject_id, request_id, details, prev_hash, hash";
@@ -159,6 +161,9 @@ fn push_filter<'a>(q: &mut QueryBuilder<'a, Sqlite>, f: &'a Filter) {
     }
     if let Some(request_id) = f.request_id {
         q.push(" AND request_id = ").push_bind(request_id);
+    }
+    if let Some(after) = f.after_id {
+        q.push(" AND id > ").push_bind(after);
     }
     // `at` never decreases along the log (see `append`), so the rows of a time range are
     // the rows between the first and the last row of that range: an id range, whose ends

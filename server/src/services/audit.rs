@@ -42,6 +42,7 @@ fn selection(actor: &User, filter: &AuditFilter, errors: &mut Vec<FieldError>) -
         }
     }
     log::Filter {
+        after_id: None,
         actor: text(&filter.actor),
         action: text(&filter.action),
         request_id,
@@ -132,21 +133,77 @@ fn entry(row: AuditRow) -> AuditEntry {
 
 /// Recomputes the hash chain from the first row; the answer the UI, the JSON API and
 /// `berth audit verify` all give.
+/// Walks the whole log now: the operator's `audit verify` and the API's explicit check.
 pub async fn verify(s: &Services, actor: &User) -> Result<ChainStatus> {
     require_admin(actor)?;
-    let mut chain = Chain::default();
-    let mut rows = std::pin::pin!(log::stream(&s.db, log::Filter::default()));
-    while let Some(row) = rows.try_next().await? {
-        if let Err(broken) = chain.follow(&row) {
-            return Ok(chain.status(Some(broken)));
-        }
+    let walked = walk(s, Checkpoint::start()).await?;
+    let status = walked.status();
+    *s.chain.0.lock().await = Some(walked);
+    Ok(status)
+}
+
+/// The chain's state for the audit page, which admins open often: a full walk of a large
+/// log takes seconds, so one is reused for `FULL_WALK_EVERY`, extended meanwhile by the
+/// rows appended since. A row changed in the database file shows up at the next full walk.
+pub async fn chain_state(s: &Services, actor: &User) -> Result<ChainStatus> {
+    require_admin(actor)?;
+    let mut cache = s.chain.0.lock().await;
+    let from = match cache.take() {
+        Some(known) if known.walked.elapsed() < FULL_WALK_EVERY => known,
+        _ => Checkpoint::start(),
+    };
+    let walked = walk(s, from).await?;
+    let status = walked.status();
+    *cache = Some(walked);
+    Ok(status)
+}
+
+/// How long a full walk of the log is reused by the audit page.
+const FULL_WALK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The audit page's last walk of the chain (see `chain_state`).
+#[derive(Default)]
+pub struct ChainCache(tokio::sync::Mutex<Option<Checkpoint>>);
+
+/// How far a walk got: the chain up to row `last_id`, or where it broke.
+pub struct Checkpoint {
+    chain: Chain,
+    last_id: i64,
+    broken: Option<ChainBreak>,
+    /// When the walk started from the first row.
+    walked: std::time::Instant,
+}
+
+impl Checkpoint {
+    fn start() -> Checkpoint {
+        Checkpoint { chain: Chain::default(), last_id: 0, broken: None, walked: std::time::Instant::now() }
     }
-    Ok(chain.status(None))
+
+    fn status(&self) -> ChainStatus {
+        self.chain.clone().status(self.broken.clone())
+    }
+}
+
+/// Follows the chain from `from` to the end of the log (or to the first broken row).
+async fn walk(s: &Services, mut from: Checkpoint) -> Result<Checkpoint> {
+    if from.broken.is_some() {
+        return Ok(from);
+    }
+    let mut rows = std::pin::pin!(log::stream(&s.db, log::Filter { after_id: Some(from.last_id), ..Default::default() }));
+    while let Some(row) = rows.try_next().await? {
+        if let Err(broken) = from.chain.follow(&row) {
+            from.broken = Some(broken);
+            break;
+        }
+        from.last_id = row.id;
+    }
+    Ok(from)
 }
 
 /// A walk along the log in id order. Each row must name the hash of the row before it as
 /// its `prev_hash`, and its hash must cover its own content and that link: so an edited
 /// row, a removed row and rows put in another order all break the walk.
+#[derive(Clone)]
 struct Chain {
     prev_hash: String,
     verified_rows: u64,

@@ -39,6 +39,8 @@ pub struct Services {
     pub wake: Arc<Notify>,
     /// Deployed services' health, cached and polled.
     pub health: Arc<crate::health::Monitor>,
+    /// The audit page's last walk of the hash chain.
+    pub chain: audit::ChainCache,
     /// Failed sign-ins per username and per client address.
     signin_by_user: throttle::Throttle,
     signin_by_address: throttle::Throttle,
@@ -74,6 +76,7 @@ impl Services {
             feed: Feed::default(),
             wake: Arc::new(Notify::new()),
             health,
+            chain: audit::ChainCache::default(),
             signin_by_user,
             signin_by_address,
             dummy_hash,
@@ -176,6 +179,9 @@ impl Backend for Services {
     }
     async fn verify_audit(&self, actor: &User) -> Result<ChainStatus, AppError> {
         ok(audit::verify(self, actor).await)
+    }
+    async fn chain_state(&self, actor: &User) -> Result<ChainStatus, AppError> {
+        ok(audit::chain_state(self, actor).await)
     }
 }
 
