@@ -35,8 +35,18 @@ impl Settings {
 struct Entry {
     service: ServiceRef,
     health: Option<Health>,
+    /// The last read's error, when no read ever succeeded: viewers get it until the next
+    /// read is due instead of each sending AWS a call that will likely fail again.
+    failed: Option<AwsError>,
     fetched: Option<Instant>,
     watched_until: Option<Instant>,
+}
+
+/// What the dashboard shows of one API's health.
+pub struct Brief {
+    pub verdict: app::health::Verdict,
+    pub summary: String,
+    pub fetched_at: String,
 }
 
 pub struct Monitor {
@@ -62,6 +72,11 @@ impl Monitor {
             if let Some(health) = &entry.health {
                 return Ok(health.clone());
             }
+            if let (Some(error), Some(at)) = (&entry.failed, entry.fetched) {
+                if at.elapsed() < self.settings.watched_refresh {
+                    return Err(error.clone());
+                }
+            }
         }
         self.refresh(id, &service, None).await
     }
@@ -69,6 +84,18 @@ impl Monitor {
     /// What is known, without asking AWS or counting as a look.
     pub fn cached(&self, id: i64) -> Option<Health> {
         self.entries.lock().expect("health cache lock").get(&id).and_then(|e| e.health.clone())
+    }
+
+    /// The verdict of every API read so far, in one look at the cache (the dashboard).
+    pub fn verdicts(&self) -> HashMap<i64, Brief> {
+        let entries = self.entries.lock().expect("health cache lock");
+        entries
+            .iter()
+            .filter_map(|(id, e)| {
+                let h = e.health.as_ref()?;
+                Some((*id, Brief { verdict: h.verdict, summary: h.summary.clone(), fetched_at: h.fetched_at.clone() }))
+            })
+            .collect()
     }
 
     /// Reads a service from AWS unless a read that finished within `fresh_for` (or, with
@@ -93,6 +120,7 @@ impl Monitor {
             Ok(facts) => {
                 let health = assess(facts, &db::now());
                 entry.health = Some(health.clone());
+                entry.failed = None;
                 Ok(health)
             }
             Err(e) => {
@@ -103,7 +131,10 @@ impl Monitor {
                         health.error = Some(e.to_string());
                         Ok(health.clone())
                     }
-                    None => Err(e),
+                    None => {
+                        entry.failed = Some(e.clone());
+                        Err(e)
+                    }
                 }
             }
         }
@@ -145,9 +176,9 @@ impl Monitor {
         let monitor = self.clone();
         tokio::spawn(async move {
             loop {
-                match db::requests::deployed(&db).await {
+                match db::requests::live_services(&db).await {
                     Ok(rows) => {
-                        let services: Vec<(i64, ServiceRef)> = rows.iter().filter_map(|r| Some((r.id, r.service_ref()?))).collect();
+                        let services: Vec<(i64, ServiceRef)> = rows.into_iter().filter_map(|r| r.service_ref()).collect();
                         monitor.poll(&services).await;
                     }
                     Err(e) => tracing::warn!("listing deployed services for health: {e}"),
@@ -159,10 +190,10 @@ impl Monitor {
 }
 
 fn entry<'a>(entries: &'a mut HashMap<i64, Entry>, id: i64, service: &ServiceRef) -> &'a mut Entry {
-    let entry = entries.entry(id).or_insert_with(|| Entry { service: service.clone(), health: None, fetched: None, watched_until: None });
+    let entry = entries.entry(id).or_insert_with(|| Entry { service: service.clone(), health: None, failed: None, fetched: None, watched_until: None });
     if &entry.service != service {
         // Redeployed elsewhere (another cluster or target group): what we knew is moot.
-        *entry = Entry { service: service.clone(), health: None, fetched: None, watched_until: entry.watched_until };
+        *entry = Entry { service: service.clone(), health: None, failed: None, fetched: None, watched_until: entry.watched_until };
     }
     entry
 }
@@ -283,8 +314,12 @@ mod tests {
         let cached = monitor.cached(1).unwrap();
         assert_eq!(cached.verdict, Verdict::Healthy);
         assert!(cached.error.unwrap().contains("Rate exceeded"));
-        // Never read successfully: the viewer gets the error.
+        // Never read successfully: the viewer gets the error, and the next viewers get the
+        // same answer without another call until a read is due.
+        let before = source.calls.load(Ordering::SeqCst);
         assert!(monitor.watch(9, service()).await.is_err());
+        assert!(monitor.watch(9, service()).await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), before + 1);
         // No longer deployed: forgotten.
         monitor.poll(&[]).await;
         assert!(monitor.cached(1).is_none());

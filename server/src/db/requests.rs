@@ -259,40 +259,65 @@ pub async fn revision_input(db: impl sqlx::SqliteExecutor<'_>, id: i64, revision
         .await
 }
 
-/// A request with a live service (deployed once and not being taken down), with what the
-/// health poller and the dashboard need.
+/// The requests with a live service: deployed once and not being taken down.
+const LIVE: &str = "r.deployed_revision IS NOT NULL AND r.status NOT IN ('decommissioning', 'decommissioned')";
+
+/// Where a live request's service runs, from the stacks' outputs, for the health poller.
 #[derive(sqlx::FromRow)]
-pub struct DeployedRow {
+pub struct ServiceRow {
+    pub id: i64,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub target_group: Option<String>,
+}
+
+impl ServiceRow {
+    /// `None` when the outputs lack the cluster or the service.
+    pub fn service_ref(self) -> Option<(i64, crate::aws::ServiceRef)> {
+        Some((self.id, crate::aws::ServiceRef { cluster: self.cluster?, service: self.service?, target_group: self.target_group }))
+    }
+}
+
+const SERVICES: &str = "SELECT r.id, json_extract(e.outputs, '$.ClusterName') AS cluster,
+            json_extract(r.outputs, '$.ServiceName') AS service, json_extract(r.outputs, '$.TargetGroupArn') AS target_group
+     FROM requests r JOIN environments e ON e.name = r.environment";
+
+/// Every live service, read by the health poller every second: only the three names it
+/// needs leave SQLite.
+pub async fn live_services(db: &Db) -> Result<Vec<ServiceRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SERVICES} WHERE {LIVE} ORDER BY r.id")).fetch_all(db).await
+}
+
+pub async fn live_service(db: &Db, id: i64) -> Result<Option<ServiceRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SERVICES} WHERE {LIVE} AND r.id = ?")).bind(id).fetch_optional(db).await
+}
+
+/// A live request as the dashboard lists it.
+#[derive(sqlx::FromRow)]
+pub struct LiveRow {
     pub id: i64,
     pub service_name: String,
     pub team: String,
     pub environment: String,
     pub status: String,
-    pub outputs: String,
-    pub cluster_outputs: String,
+    pub public_url: Option<String>,
 }
 
-impl DeployedRow {
-    /// Where the service runs, from the stacks' outputs (`None` if they lack it).
-    pub fn service_ref(&self) -> Option<crate::aws::ServiceRef> {
-        let outputs: std::collections::BTreeMap<String, String> = serde_json::from_str(&self.outputs).ok()?;
-        let cluster: std::collections::BTreeMap<String, String> = serde_json::from_str(&self.cluster_outputs).ok()?;
-        Some(crate::aws::ServiceRef {
-            cluster: cluster.get("ClusterName")?.clone(),
-            service: outputs.get("ServiceName")?.clone(),
-            target_group: outputs.get("TargetGroupArn").cloned(),
-        })
+/// The live requests of the dashboard, narrowed in SQL; the order is the caller's (it may
+/// depend on health, which only the poller's cache knows).
+pub async fn live(db: &Db, team: Option<&str>, environment: Option<&str>, name_part: Option<&str>) -> Result<Vec<LiveRow>, sqlx::Error> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "SELECT r.id, r.service_name, r.team, r.environment, r.status, json_extract(r.outputs, '$.PublicUrl') AS public_url
+         FROM requests r WHERE {LIVE}"
+    ));
+    if let Some(team) = team {
+        q.push(" AND r.team = ").push_bind(team);
     }
-}
-
-const DEPLOYED: &str = "SELECT r.id, r.service_name, r.team, r.environment, r.status, r.outputs, e.outputs AS cluster_outputs
-     FROM requests r JOIN environments e ON e.name = r.environment
-     WHERE r.deployed_revision IS NOT NULL AND r.status NOT IN ('decommissioning', 'decommissioned')";
-
-pub async fn deployed(db: &Db) -> Result<Vec<DeployedRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{DEPLOYED} ORDER BY r.id")).fetch_all(db).await
-}
-
-pub async fn deployed_one(db: &Db, id: i64) -> Result<Option<DeployedRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{DEPLOYED} AND r.id = ?")).bind(id).fetch_optional(db).await
+    if let Some(environment) = environment {
+        q.push(" AND r.environment = ").push_bind(environment);
+    }
+    if let Some(part) = name_part {
+        q.push(" AND instr(lower(r.service_name), ").push_bind(part.to_lowercase()).push(") > 0");
+    }
+    q.build_query_as().fetch_all(db).await
 }

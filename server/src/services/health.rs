@@ -1,14 +1,12 @@
 //! Health of deployed APIs: one request's (which makes it watched) and the dashboard of all
 //! a user may see (from the cache only, so opening it costs AWS nothing).
 
-use super::requests::visible;
 use super::{decode_cursor, encode_cursor, parse_id, Services};
 use crate::db;
 use crate::error::Result;
 use app::error::AppError;
 use app::health::{severity, DashboardFilter, DashboardItem, Health, Verdict, SORTS};
 use app::model::{Page, RequestStatus, User};
-use std::collections::BTreeMap;
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
@@ -17,7 +15,7 @@ pub async fn get(s: &Services, actor: &User, id: &str) -> Result<Health> {
     // Visibility and existence first, with the same answers as the request itself.
     super::requests::get(s, actor, id).await?;
     let id = parse_id(id, "request")?;
-    let service = db::requests::deployed_one(&s.db, id)
+    let (_, service) = db::requests::live_service(&s.db, id)
         .await?
         .and_then(|row| row.service_ref())
         .ok_or_else(|| AppError::Conflict(format!("Request {id} has no running service to report on: it is not deployed")))?;
@@ -39,28 +37,31 @@ pub async fn dashboard(s: &Services, actor: &User, filter: &DashboardFilter) -> 
         None => 0,
     };
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as usize;
-    let (environment, team, q) = (non_empty(&filter.environment), non_empty(&filter.team), non_empty(&filter.q).map(|q| q.to_lowercase()));
-
-    let mut items: Vec<DashboardItem> = db::requests::deployed(&s.db)
-        .await?
+    let (environment, team, q) = (non_empty(&filter.environment), non_empty(&filter.team), non_empty(&filter.q));
+    // A requester's dashboard is their team's: another team's holds nothing they may see.
+    let team = if actor.role.is_platform() {
+        team
+    } else if team.as_ref().is_some_and(|t| *t != actor.team) {
+        return Ok(Page { items: Vec::new(), next_cursor: None });
+    } else {
+        Some(actor.team.clone())
+    };
+    let rows = db::requests::live(&s.db, team.as_deref(), environment.as_deref(), q.as_deref()).await?;
+    let known = s.health.verdicts();
+    let mut items: Vec<DashboardItem> = rows
         .into_iter()
-        .filter(|r| visible(actor, &r.team))
-        .filter(|r| environment.as_ref().is_none_or(|e| *e == r.environment))
-        .filter(|r| team.as_ref().is_none_or(|t| *t == r.team))
-        .filter(|r| q.as_ref().is_none_or(|q| r.service_name.to_lowercase().contains(q)))
         .map(|r| {
-            let outputs: BTreeMap<String, String> = serde_json::from_str(&r.outputs).unwrap_or_default();
-            let cached = s.health.cached(r.id);
+            let cached = known.get(&r.id);
             DashboardItem {
                 request_id: r.id.to_string(),
                 service_name: r.service_name,
                 team: r.team,
                 environment: r.environment,
                 status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Deployed),
-                public_url: outputs.get("PublicUrl").cloned(),
-                verdict: cached.as_ref().map_or(Verdict::Unknown, |h| h.verdict),
-                summary: cached.as_ref().map_or_else(|| "Not read from AWS yet".into(), |h| h.summary.clone()),
-                fetched_at: cached.map(|h| h.fetched_at),
+                public_url: r.public_url,
+                verdict: cached.map_or(Verdict::Unknown, |c| c.verdict),
+                summary: cached.map_or_else(|| "Not read from AWS yet".into(), |c| c.summary.clone()),
+                fetched_at: cached.map(|c| c.fetched_at.clone()),
             }
         })
         .filter(|item| verdict.is_none_or(|v| v == item.verdict))
