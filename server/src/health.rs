@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Unwatched services read per pass of the poller (about one pass a second).
+/// Unwatched services read per pass of the poller (about one pass a second), at least;
+/// more when there are so many that they would not all be read once per idle interval.
 const IDLE_PER_PASS: usize = 5;
 
 #[derive(Clone, Debug)]
@@ -63,13 +64,15 @@ impl Monitor {
     }
 
     /// A viewer looks at a service: it is watched for the next window, and the answer comes
-    /// from the cache (read from AWS now only if it never was).
+    /// from the cache. It is read from AWS now only if it never was, or if nobody watched
+    /// it lately (its facts are as old as the idle interval), so the first look is current.
     pub async fn watch(&self, id: i64, service: ServiceRef) -> AwsResult<Health> {
         {
             let mut entries = self.entries.lock().expect("health cache lock");
             let entry = entry(&mut entries, id, &service);
             entry.watched_until = Some(Instant::now() + self.settings.watch_window);
-            if let Some(health) = &entry.health {
+            let recent = entry.fetched.is_some_and(|at| at.elapsed() < self.settings.watched_refresh * 2);
+            if let (Some(health), true) = (&entry.health, recent) {
                 return Ok(health.clone());
             }
             if let (Some(error), Some(at)) = (&entry.failed, entry.fetched) {
@@ -78,7 +81,7 @@ impl Monitor {
                 }
             }
         }
-        self.refresh(id, &service, None).await
+        self.refresh(id, &service, Some(self.settings.watched_refresh)).await
     }
 
     /// What is known, without asking AWS or counting as a look.
@@ -163,7 +166,10 @@ impl Monitor {
             }
             // The idle ones read longest ago (or never) first.
             idle.sort_by_key(|(_, _, fetched)| *fetched);
-            watched.into_iter().chain(idle.into_iter().take(IDLE_PER_PASS)).map(|(id, service, _)| (id, service)).collect()
+            // Enough per pass to get round all of them once per idle interval, spread evenly.
+            let passes = (self.settings.idle_refresh.as_secs_f64() / self.settings.tick.as_secs_f64()).max(1.0);
+            let per_pass = IDLE_PER_PASS.max((services.len() as f64 / passes).ceil() as usize + 1);
+            watched.into_iter().chain(idle.into_iter().take(per_pass)).map(|(id, service, _)| (id, service)).collect()
         };
         for (id, service) in due {
             // Errors are logged and kept with the cached facts; the next pass tries again.
@@ -271,6 +277,17 @@ mod tests {
         // The poller does not read again before the refresh interval, however many look.
         monitor.poll(&[(1, service())]).await;
         assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_first_look_after_a_quiet_while_is_read_afresh() {
+        let (source, monitor) = monitor(30, 60_000);
+        monitor.watch(1, service()).await.unwrap();
+        monitor.watch(1, service()).await.unwrap();
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1, "a second look at once comes from the cache");
+        tokio::time::sleep(Duration::from_millis(70)).await;
+        monitor.watch(1, service()).await.unwrap();
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2, "facts older than two refresh intervals are read again");
     }
 
     #[tokio::test]
