@@ -66,6 +66,13 @@ pub fn url_encode(value: &str) -> String {
         .collect()
 }
 
+/// `path?k=v&...` with the given values, leaving out the absent ones: the links of list
+/// filters, sort orders and pages.
+pub fn href_with(path: &str, pairs: &[(&str, Option<String>)]) -> String {
+    let query: Vec<String> = pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", url_encode(v)))).collect();
+    format!("{path}?{}", query.join("&"))
+}
+
 /// A counter that goes up every `every` while the page is open in a browser (never on the
 /// server): a resource keyed on it refreshes itself.
 pub fn ticker(every: std::time::Duration) -> ReadSignal<u32> {
@@ -81,4 +88,15 @@ pub fn ticker(every: std::time::Duration) -> ReadSignal<u32> {
 #[component]
 pub fn VerdictBadge(verdict: crate::health::Verdict) -> impl IntoView {
     view! { <span class=format!("badge health-{}", verdict.as_str())>{verdict.as_str()}</span> }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_only_the_values_given_and_encode_them() {
+        let href = href_with("/dashboard", &[("q", Some("a b&c".into())), ("team", None), ("sort", Some("name".into()))]);
+        assert_eq!(href, "/dashboard?q=a%20b%26c&sort=name");
+    }
 }

@@ -1,7 +1,7 @@
 //! Is it up? The health panel of a deployed request and the dashboard of every deployed API.
 
 use crate::api::{get_dashboard, get_health, list_environments};
-use crate::components::{ticker, url_encode, ErrorNote, StatusBadge, VerdictBadge};
+use crate::components::{href_with, ticker, ErrorNote, StatusBadge, VerdictBadge};
 use crate::error::AppError;
 use crate::health::{DashboardFilter, Health, Verdict, SORTS};
 use leptos::prelude::*;
@@ -248,17 +248,16 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 fn dashboard_href(f: &DashboardFilter) -> String {
-    let pairs: Vec<String> = [
-        ("verdict", f.verdict.clone()),
-        ("environment", f.environment.clone()),
-        ("team", f.team.clone()),
-        ("q", f.q.clone()),
-        ("sort", f.sort.clone()),
-        ("limit", f.limit.map(|l| l.to_string())),
-        ("cursor", f.cursor.clone()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_encode(&v))))
-    .collect();
-    format!("/dashboard?{}", pairs.join("&"))
+    href_with(
+        "/dashboard",
+        &[
+            ("verdict", f.verdict.clone()),
+            ("environment", f.environment.clone()),
+            ("team", f.team.clone()),
+            ("q", f.q.clone()),
+            ("sort", f.sort.clone()),
+            ("limit", f.limit.map(|l| l.to_string())),
+            ("cursor", f.cursor.clone()),
+        ],
+    )
 }

@@ -1,5 +1,5 @@
 use crate::api::{list_environments, list_requests};
-use crate::components::{age, url_encode, ErrorNote, StatusBadge};
+use crate::components::{age, href_with, ErrorNote, StatusBadge};
 use crate::model::{RequestFilter, RequestStatus};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -130,19 +130,16 @@ pub fn RequestsPage() -> impl IntoView {
 }
 
 fn next_page_href(filter: &RequestFilter, cursor: &str) -> String {
-    let mut pairs = vec![("cursor", cursor.to_string())];
-    for (key, value) in [
-        ("status", filter.status.clone()),
-        ("environment", filter.environment.clone()),
-        ("team", filter.team.clone()),
-        ("mine", filter.mine.map(|m| m.to_string())),
-        ("limit", filter.limit.map(|l| l.to_string())),
-        ("queue", filter.queue.map(|q| q.to_string())),
-    ] {
-        if let Some(value) = value {
-            pairs.push((key, value));
-        }
-    }
-    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", url_encode(&v))).collect();
-    format!("/requests?{}", query.join("&"))
+    href_with(
+        "/requests",
+        &[
+            ("cursor", Some(cursor.to_string())),
+            ("status", filter.status.clone()),
+            ("environment", filter.environment.clone()),
+            ("team", filter.team.clone()),
+            ("mine", filter.mine.map(|m| m.to_string())),
+            ("limit", filter.limit.map(|l| l.to_string())),
+            ("queue", filter.queue.map(|q| q.to_string())),
+        ],
+    )
 }
