@@ -43,9 +43,8 @@ struct Entry {
     watched_until: Option<Instant>,
 }
 
-/// What the dashboard shows of one API's health.
+/// What the dashboard shows of one API's health besides the verdict.
 pub struct Brief {
-    pub verdict: app::health::Verdict,
     pub summary: String,
     pub fetched_at: String,
 }
@@ -89,14 +88,19 @@ impl Monitor {
         self.entries.lock().expect("health cache lock").get(&id).and_then(|e| e.health.clone())
     }
 
-    /// The verdict of every API read so far, in one look at the cache (the dashboard).
-    pub fn verdicts(&self) -> HashMap<i64, Brief> {
+    /// The verdict of every API read so far, in one look at the cache (the dashboard's order).
+    pub fn verdicts(&self) -> HashMap<i64, app::health::Verdict> {
         let entries = self.entries.lock().expect("health cache lock");
-        entries
-            .iter()
-            .filter_map(|(id, e)| {
-                let h = e.health.as_ref()?;
-                Some((*id, Brief { verdict: h.verdict, summary: h.summary.clone(), fetched_at: h.fetched_at.clone() }))
+        entries.iter().filter_map(|(id, e)| Some((*id, e.health.as_ref()?.verdict))).collect()
+    }
+
+    /// What the dashboard shows of these APIs (one page of it), in one look at the cache.
+    pub fn briefs(&self, ids: &[i64]) -> HashMap<i64, Brief> {
+        let entries = self.entries.lock().expect("health cache lock");
+        ids.iter()
+            .filter_map(|id| {
+                let h = entries.get(id)?.health.as_ref()?;
+                Some((*id, Brief { summary: h.summary.clone(), fetched_at: h.fetched_at.clone() }))
             })
             .collect()
     }

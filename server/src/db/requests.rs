@@ -292,7 +292,7 @@ pub async fn live_service(db: &Db, id: i64) -> Result<Option<ServiceRow>, sqlx::
     sqlx::query_as(&format!("{SERVICES} WHERE {LIVE} AND r.id = ?")).bind(id).fetch_optional(db).await
 }
 
-/// A live request as the dashboard lists it.
+/// A live request as the dashboard sorts and filters it.
 #[derive(sqlx::FromRow)]
 pub struct LiveRow {
     pub id: i64,
@@ -300,16 +300,13 @@ pub struct LiveRow {
     pub team: String,
     pub environment: String,
     pub status: String,
-    pub public_url: Option<String>,
 }
 
 /// The live requests of the dashboard, narrowed in SQL; the order is the caller's (it may
 /// depend on health, which only the poller's cache knows).
 pub async fn live(db: &Db, team: Option<&str>, environment: Option<&str>, name_part: Option<&str>) -> Result<Vec<LiveRow>, sqlx::Error> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-        "SELECT r.id, r.service_name, r.team, r.environment, r.status, json_extract(r.outputs, '$.PublicUrl') AS public_url
-         FROM requests r WHERE {LIVE}"
-    ));
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT r.id, r.service_name, r.team, r.environment, r.status FROM requests r WHERE {LIVE}"));
     if let Some(team) = team {
         q.push(" AND r.team = ").push_bind(team);
     }
@@ -319,5 +316,19 @@ pub async fn live(db: &Db, team: Option<&str>, environment: Option<&str>, name_p
     if let Some(part) = name_part {
         q.push(" AND instr(lower(r.service_name), ").push_bind(part.to_lowercase()).push(") > 0");
     }
+    q.build_query_as().fetch_all(db).await
+}
+
+/// The public URLs of some requests (one page of the dashboard), by id.
+pub async fn public_urls(db: &Db, ids: &[i64]) -> Result<Vec<(i64, Option<String>)>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, json_extract(outputs, '$.PublicUrl') FROM requests WHERE id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
     q.build_query_as().fetch_all(db).await
 }

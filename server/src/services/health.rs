@@ -46,37 +46,46 @@ pub async fn dashboard(s: &Services, actor: &User, filter: &DashboardFilter) -> 
     } else {
         Some(actor.team.clone())
     };
+    // Sorted and filtered on the light rows and the verdicts alone; only the page shown is
+    // completed with its summaries and public URLs.
     let rows = db::requests::live(&s.db, team.as_deref(), environment.as_deref(), q.as_deref()).await?;
     let known = s.health.verdicts();
-    let mut items: Vec<DashboardItem> = rows
+    let mut rows: Vec<(Verdict, db::requests::LiveRow)> = rows
         .into_iter()
-        .map(|r| {
-            let cached = known.get(&r.id);
-            DashboardItem {
-                request_id: r.id.to_string(),
-                service_name: r.service_name,
-                team: r.team,
-                environment: r.environment,
-                status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Deployed),
-                public_url: r.public_url,
-                verdict: cached.map_or(Verdict::Unknown, |c| c.verdict),
-                summary: cached.map_or_else(|| "Not read from AWS yet".into(), |c| c.summary.clone()),
-                fetched_at: cached.map(|c| c.fetched_at.clone()),
-            }
-        })
-        .filter(|item| verdict.is_none_or(|v| v == item.verdict))
+        .map(|r| (known.get(&r.id).copied().unwrap_or(Verdict::Unknown), r))
+        .filter(|(v, _)| verdict.is_none_or(|wanted| wanted == *v))
         .collect();
-    items.sort_by(|a, b| {
+    rows.sort_by(|(va, a), (vb, b)| {
         let key = match sort.as_str() {
             "name" => a.service_name.cmp(&b.service_name),
             "environment" => a.environment.cmp(&b.environment),
             "team" => a.team.cmp(&b.team),
-            _ => severity(a.verdict).cmp(&severity(b.verdict)),
+            _ => severity(*va).cmp(&severity(*vb)),
         };
         key.then_with(|| a.service_name.cmp(&b.service_name)).then_with(|| a.environment.cmp(&b.environment))
     });
-    let rest = items.len().saturating_sub(offset);
-    let items: Vec<DashboardItem> = items.into_iter().skip(offset).take(limit).collect();
+    let rest = rows.len().saturating_sub(offset);
+    let page: Vec<(Verdict, db::requests::LiveRow)> = rows.into_iter().skip(offset).take(limit).collect();
+    let ids: Vec<i64> = page.iter().map(|(_, r)| r.id).collect();
+    let briefs = s.health.briefs(&ids);
+    let urls: std::collections::HashMap<i64, Option<String>> = db::requests::public_urls(&s.db, &ids).await?.into_iter().collect();
+    let items = page
+        .into_iter()
+        .map(|(verdict, r)| {
+            let brief = briefs.get(&r.id);
+            DashboardItem {
+                request_id: r.id.to_string(),
+                public_url: urls.get(&r.id).cloned().flatten(),
+                service_name: r.service_name,
+                team: r.team,
+                environment: r.environment,
+                status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Deployed),
+                verdict,
+                summary: brief.map_or_else(|| "Not read from AWS yet".into(), |b| b.summary.clone()),
+                fetched_at: brief.map(|b| b.fetched_at.clone()),
+            }
+        })
+        .collect();
     let next_cursor = (rest > limit).then(|| encode_cursor((offset + limit) as i64));
     Ok(Page { items, next_cursor })
 }
