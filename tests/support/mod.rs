@@ -77,13 +77,23 @@ impl Berth {
 
     /// Starts Berth with extra environment variables.
     pub async fn start_with(env: &[(&str, &str)]) -> Result<Berth> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let child = spawn(dir.path(), port, &env)?;
-        let berth = Berth { url: format!("http://127.0.0.1:{port}"), child, dir, config_dir: None, port, env };
-        berth.wait_ready().await?;
-        Ok(berth)
+        // A port found free may be taken before Berth binds it: then try another.
+        let mut attempts = 0;
+        loop {
+            let dir = tempfile::tempdir()?;
+            let port = free_port();
+            let child = spawn(dir.path(), port, &env)?;
+            let mut berth = Berth { url: format!("http://127.0.0.1:{port}"), child, dir, config_dir: None, port, env: env.clone() };
+            match berth.wait_ready().await {
+                Ok(()) => return Ok(berth),
+                Err(e) if attempts < 3 && berth.log().contains("Address already in use") => {
+                    attempts += 1;
+                    eprintln!("berth could not bind 127.0.0.1:{port}, trying another port: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Kills the server with SIGKILL, as a crash or the OOM killer would: no shutdown.
@@ -122,13 +132,22 @@ impl Berth {
         Ok(berth)
     }
 
-    async fn wait_ready(&self) -> Result<()> {
+    /// Waits until this server (not another one that happens to hold the port: a port
+    /// found free can be taken before Berth binds it) says it listens, then is ready.
+    async fn wait_ready(&mut self) -> Result<()> {
+        let banner = format!("Berth is listening on {}", self.url);
+        let seen_before = self.log().matches(&banner).count();
         let started = Instant::now();
         let client = reqwest::Client::new();
         while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
+            if let Some(status) = self.child.try_wait()? {
+                bail!("berth exited with {status}; its log:\n{}", self.log());
+            }
+            if self.log().matches(&banner).count() > seen_before {
+                if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await {
+                    if r.status().is_success() {
+                        return Ok(());
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
