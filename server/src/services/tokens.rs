@@ -76,13 +76,11 @@ pub async fn owner(s: &Services, token: &str) -> Result<Option<User>> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
-    let Some((id, user_id)) = db::tokens::find_live(&s.db, &hash(token)).await? else { return Ok(None) };
+    let Some((id, user_id, last_used)) = db::tokens::find_live(&s.db, &hash(token)).await? else { return Ok(None) };
     let Some(row) = db::users::find_by_id(&s.db, user_id).await?.filter(|u| !u.disabled) else { return Ok(None) };
-    let minute_ago = (time::OffsetDateTime::now_utc() - time::Duration::minutes(1))
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default();
-    db::tokens::touch(&s.db, id, &db::now(), &minute_ago).await?;
+    // At most one write a minute per token: a script's reads stay reads.
+    if last_used.as_deref().is_none_or(|at| db::seconds_since(at) >= 60) {
+        db::tokens::touch(&s.db, id, &db::now()).await?;
+    }
     Ok(Some(row.into_user()))
 }
