@@ -1,6 +1,7 @@
 //! Journeys in headless Chromium: a requester signs in, fills the form (seeing validation
 //! and the preview), submits and finds the request in the list; an admin reads the audit
-//! log and sees the state of its hash chain; a user manages their API tokens.
+//! log and sees the state of its hash chain; a user manages their API tokens; a page whose
+//! wasm cannot run still works through its forms and says why it does not update.
 
 use berth_tests::browser::Browser;
 use berth_tests::Berth;
@@ -199,5 +200,58 @@ async fn a_user_creates_an_api_token_sees_it_once_and_revokes_it() {
     browser.wait_for_text("#token-list", "revoked").await.unwrap();
     let me = script.get(format!("{}/api/v1/me", berth.url)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(me.status(), 401);
+    browser.close().await.unwrap();
+}
+
+/// Copies the site with every wasm file (the main module and the pages' chunks) replaced by
+/// bytes that are not wasm, as a truncated download or a broken build would leave them.
+fn site_with_broken_wasm() -> tempfile::TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let (source, target) = (entry.path(), to.join(entry.file_name()));
+            let name = entry.file_name().to_string_lossy().to_string();
+            if source.is_dir() {
+                copy(&source, &target);
+            } else if name.ends_with(".wasm") {
+                std::fs::write(&target, b"this is not a wasm module").unwrap();
+            } else if !(name.ends_with(".wasm.gz") || name.ends_with(".wasm.br")) {
+                std::fs::copy(&source, &target).unwrap();
+            }
+        }
+    }
+    let site = tempfile::tempdir().unwrap();
+    copy(&berth_tests::site_root(), site.path());
+    site
+}
+
+#[tokio::test]
+async fn a_page_whose_wasm_cannot_run_still_works_through_its_forms_and_says_so() {
+    let site = site_with_broken_wasm();
+    let berth = Berth::start_with(&[("BERTH_SITE_ROOT", site.path().to_str().unwrap())]).await.unwrap();
+    berth.user("rita", "requester", "payments").await.unwrap();
+    let browser = Browser::start_allowing_console_errors(&berth.url).await.unwrap();
+    browser.open("/login").await.unwrap();
+    let notice = browser.wait_for_text("#script-notice", "could not start its script").await.unwrap();
+    assert!(notice.contains("forms and links still work"), "{notice}");
+    assert!(browser.client.find(Locator::Css("body[data-hydrated]")).await.is_err(), "nothing hydrated");
+    let errors = browser.console_errors().await.unwrap();
+    assert!(errors.iter().any(|e| e.contains("WebAssembly")), "the console says why: {errors:?}");
+
+    // Signing in and asking for an API are plain form posts answered by redirects.
+    browser.fill("#username", "rita").await.unwrap();
+    browser.fill("#password", "rita-password-123").await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser.wait_for_url("/requests").await.unwrap();
+    browser.wait_for_text(".topbar", "rita").await.unwrap();
+    browser.open("/requests/new").await.unwrap();
+    browser.wait_for_text("#script-notice", "could not start its script").await.unwrap();
+    browser.fill("#service_name", "orders").await.unwrap();
+    browser.fill("#description", "Orders, without a script").await.unwrap();
+    browser.fill("#path", "/orders*").await.unwrap();
+    browser.click(".request-form button[type=submit]").await.unwrap();
+    browser.wait_for_url("/requests/1").await.unwrap();
+    browser.wait_for_text("main", "Pending review").await.unwrap();
     browser.close().await.unwrap();
 }

@@ -2,12 +2,13 @@
 //! an environment; a requester asks for an API (seeing validation and the preview); an
 //! approver reviews the plan and approves; the deployment's events arrive live; the health
 //! panel shows the running tasks; the dashboard lists the API; the audit page lists every
-//! step and its CSV export downloads.
+//! step and its CSV export downloads. On the way, every page passes axe-core's WCAG 2.1 A
+//! and AA rules in the light and in the dark theme.
 //!
 //! Screenshots go to target/test-artifacts; with BERTH_UPDATE_SCREENSHOTS=1 the README's
 //! copies in docs/screenshots are refreshed too.
 
-use berth_tests::browser::Browser;
+use berth_tests::browser::{Browser, ColorScheme};
 use berth_tests::localaws::LocalAws;
 use berth_tests::{workspace, Berth, ADMIN_PASSWORD};
 use fantoccini::Locator;
@@ -20,6 +21,14 @@ async fn sign_in(browser: &Browser, username: &str, password: &str, next: &str) 
     browser.click("button[type=submit]").await.unwrap();
     browser.wait_for_url(next).await.unwrap();
     browser.wait_for_text(".topbar", username).await.unwrap();
+}
+
+/// axe-core finds nothing wrong with the page as it is now, light or dark.
+async fn accessible(browser: &Browser, page: &str) {
+    for scheme in [ColorScheme::Dark, ColorScheme::Light] {
+        browser.emulate_color_scheme(scheme).await.unwrap();
+        browser.assert_accessible(&format!("{page} ({scheme:?})")).await.unwrap();
+    }
 }
 
 /// A screenshot for the test's artifacts and, when asked, for the README.
@@ -41,15 +50,26 @@ async fn from_a_new_environment_to_a_healthy_api_in_the_browser() {
 
     // The admin creates an environment, with a mistake first.
     let browser = Browser::start(&berth.url).await.unwrap();
+    browser.open("/login").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    accessible(&browser, "sign-in").await;
     sign_in(&browser, "admin", ADMIN_PASSWORD, "/environments").await;
     browser.wait_hydrated().await.unwrap();
     browser.fill("#env-name", "Prod!").await.unwrap();
     browser.click(".env-form button[type=submit]").await.unwrap();
     browser.wait_for_text("#env-name-error", "lowercase").await.unwrap();
+    accessible(&browser, "environments, with a field error").await;
     browser.fill("#env-name", "prod").await.unwrap();
     browser.click(".env-form button[type=submit]").await.unwrap();
     browser.wait_for_url("/environments/prod").await.unwrap();
     browser.wait_for_text("main", "0 of 100 listener rules").await.unwrap();
+    accessible(&browser, "environment").await;
+    for (path, ready) in [("/admin/users", "rita"), ("/tokens", "API tokens"), ("/no-such-page", "Not found")] {
+        browser.open(path).await.unwrap();
+        browser.wait_hydrated().await.unwrap();
+        browser.wait_for_text("main", ready).await.unwrap();
+        accessible(&browser, path).await;
+    }
     browser.close().await.unwrap();
 
     // The requester fills the form: a message next to a bad field, the live preview.
@@ -65,6 +85,7 @@ async fn from_a_new_environment_to_a_healthy_api_in_the_browser() {
     browser.fill("#path", "/orders*").await.unwrap();
     let preview = browser.wait_for_text("#preview", "berth-prod-orders").await.unwrap();
     assert!(preview.contains("berth-prod-cluster") && preview.contains("/orders*"), "{preview}");
+    accessible(&browser, "request form").await;
     picture(&browser, "request-form").await;
     browser.click(".request-form button[type=submit]").await.unwrap();
     let url = browser.wait_for_url("/requests/1").await.unwrap();
@@ -72,6 +93,7 @@ async fn from_a_new_environment_to_a_healthy_api_in_the_browser() {
     browser.wait_for_text("main", "Pending review").await.unwrap();
     browser.open("/requests").await.unwrap();
     browser.wait_for_text("#request-list", "orders").await.unwrap();
+    accessible(&browser, "requests").await;
     picture(&browser, "requests").await;
     browser.close().await.unwrap();
 
@@ -83,6 +105,7 @@ async fn from_a_new_environment_to_a_healthy_api_in_the_browser() {
     browser.wait_hydrated().await.unwrap();
     let plan = browser.wait_for_text("#plan", "AWS::ECS::Service").await.unwrap();
     assert!(plan.contains("AWS::ElasticLoadBalancingV2::ListenerRule"), "{plan}");
+    accessible(&browser, "request, in review").await;
     browser.fill("#approve-text", "Looks right").await.unwrap();
     browser.click("#approve").await.unwrap();
     browser.wait_for_text("#events", "CREATE_COMPLETE").await.unwrap();
@@ -94,11 +117,13 @@ async fn from_a_new_environment_to_a_healthy_api_in_the_browser() {
     assert_eq!(tasks.matches("RUNNING").count(), 4, "two tasks, last and desired status: {tasks}");
     browser.wait_for_text("#health-targets", "healthy").await.unwrap();
     browser.wait_for_text("#health", "healthy").await.unwrap();
+    accessible(&browser, "request, deployed").await;
     picture(&browser, "request-detail").await;
     browser.open("/dashboard").await.unwrap();
     let board = browser.wait_for_text("#dashboard", "orders").await.unwrap();
     assert!(board.contains("prod") && board.contains("payments"), "{board}");
     browser.wait_for_text("#dashboard", "healthy").await.unwrap();
+    accessible(&browser, "dashboard").await;
     picture(&browser, "dashboard").await;
     browser.close().await.unwrap();
 
@@ -110,6 +135,7 @@ async fn from_a_new_environment_to_a_healthy_api_in_the_browser() {
         assert!(rows.contains(action), "{action} in the audit page: {rows}");
     }
     browser.wait_for_text("#chain-state", "Chain verified").await.unwrap();
+    accessible(&browser, "audit").await;
     picture(&browser, "audit").await;
     let href = browser.client.find(Locator::Css("#audit-exports a")).await.unwrap().attr("href").await.unwrap().unwrap();
     assert!(href.contains("format=csv"), "{href}");

@@ -21,18 +21,64 @@ pub mod validation;
 use crate::api::{current_user, SignIn, SignOut};
 use crate::model::{Role, User};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes, A};
-use leptos_router::path;
+use leptos_router::{path, Lazy};
+
+/// Every page is a lazy route: its code is a wasm chunk of its own (`cargo leptos build
+/// --split`), fetched with the first visit to the page, so the first load carries only the
+/// shell (router, navigation, sign-in state) and the page being shown.
+mod routes {
+    use crate::pages::{audit, environments, health, login, request_detail, request_form, requests, tokens, users};
+    use leptos::prelude::*;
+    use leptos_router::{lazy_route, LazyRoute};
+
+    macro_rules! lazy_pages {
+        ($($route:ident => $page:path;)*) => {$(
+            pub struct $route;
+
+            #[lazy_route]
+            impl LazyRoute for $route {
+                fn data() -> Self {
+                    $route
+                }
+
+                fn view(_this: Self) -> AnyView {
+                    use $page as Page;
+                    view! { <Page/> }.into_any()
+                }
+            }
+        )*};
+    }
+
+    lazy_pages! {
+        Login => login::LoginPage;
+        Requests => requests::RequestsPage;
+        NewRequest => request_form::NewRequestPage;
+        RequestDetail => request_detail::RequestDetailPage;
+        EditRequest => request_form::EditRequestPage;
+        Environments => environments::EnvironmentsPage;
+        Environment => environments::EnvironmentPage;
+        Users => users::UsersPage;
+        Audit => audit::AuditPage;
+        Dashboard => health::DashboardPage;
+        Tokens => tokens::TokensPage;
+    }
+}
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     content_security_policy();
+    let nonce = leptos::nonce::use_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HashedStylesheet options=options.clone() id="leptos"/>
+                <script nonce=nonce>{SCRIPT_NOTICE}</script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -42,6 +88,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         </html>
     }
 }
+
+/// When the page's script fails to load, to instantiate or to run, the page keeps working
+/// through its server-rendered forms and links but stops updating by itself: say so once,
+/// rather than leave a silently dead page. Plain JavaScript, because it must work exactly
+/// when the wasm does not.
+const SCRIPT_NOTICE: &str = "(function(){function f(){if(document.getElementById('script-notice')||!document.body)return;\
+var n=document.createElement('p');n.id='script-notice';n.className='script-notice';n.setAttribute('role','alert');\
+n.textContent='This page could not start its script, so it will not update by itself (no live checks, previews or \
+events). Its forms and links still work: reload the page to try again.';document.body.prepend(n);}\
+addEventListener('unhandledrejection',f);addEventListener('error',f);})();";
 
 /// Scripts run only from our origin or inline with this response's nonce (the hydration
 /// bootstrap and the streamed resources carry it), and the wasm may be compiled; nothing
@@ -90,24 +146,23 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/berth.css"/>
         <Title text="Berth"/>
         <Router>
             <Nav/>
             <main>
                 <Routes fallback=|| view! { <pages::NotFound/> }>
                     <Route path=path!("/") view=|| view! { <Redirect path="/requests"/> }/>
-                    <Route path=path!("/login") view=pages::login::LoginPage/>
-                    <Route path=path!("/requests") view=pages::requests::RequestsPage/>
-                    <Route path=path!("/requests/new") view=pages::request_form::NewRequestPage/>
-                    <Route path=path!("/requests/:id") view=pages::request_detail::RequestDetailPage/>
-                    <Route path=path!("/requests/:id/edit") view=pages::request_form::EditRequestPage/>
-                    <Route path=path!("/environments") view=pages::environments::EnvironmentsPage/>
-                    <Route path=path!("/environments/:name") view=pages::environments::EnvironmentPage/>
-                    <Route path=path!("/admin/users") view=pages::users::UsersPage/>
-                    <Route path=path!("/audit") view=pages::audit::AuditPage/>
-                    <Route path=path!("/dashboard") view=pages::health::DashboardPage/>
-                    <Route path=path!("/tokens") view=pages::tokens::TokensPage/>
+                    <Route path=path!("/login") view={Lazy::<routes::Login>::new()}/>
+                    <Route path=path!("/requests") view={Lazy::<routes::Requests>::new()}/>
+                    <Route path=path!("/requests/new") view={Lazy::<routes::NewRequest>::new()}/>
+                    <Route path=path!("/requests/:id") view={Lazy::<routes::RequestDetail>::new()}/>
+                    <Route path=path!("/requests/:id/edit") view={Lazy::<routes::EditRequest>::new()}/>
+                    <Route path=path!("/environments") view={Lazy::<routes::Environments>::new()}/>
+                    <Route path=path!("/environments/:name") view={Lazy::<routes::Environment>::new()}/>
+                    <Route path=path!("/admin/users") view={Lazy::<routes::Users>::new()}/>
+                    <Route path=path!("/audit") view={Lazy::<routes::Audit>::new()}/>
+                    <Route path=path!("/dashboard") view={Lazy::<routes::Dashboard>::new()}/>
+                    <Route path=path!("/tokens") view={Lazy::<routes::Tokens>::new()}/>
                 </Routes>
             </main>
         </Router>

@@ -4,7 +4,9 @@
 //!    default) and checks it with `berth audit verify`;
 //! 2. starts Berth on it (loopback, AWS = localaws) and load-tests pages and JSON endpoints,
 //!    each for a fixed time, against `/healthz` as the baseline;
-//! 3. reports the hydrate bundle's size and the server's memory;
+//! 3. reports the hydrate bundle's size and the server's memory, and per route, in headless
+//!    Chromium, the bytes a first visit downloads before the page is interactive, how long
+//!    that takes, and how soon the request form shows a live field message;
 //! 4. deploys one API through the JSON API on a fresh Berth and counts the AWS calls its
 //!    health costs per minute with 0, 1 and N viewers.
 //!
@@ -12,6 +14,7 @@
 //! the repository unless `--record` is given (then bench/RESULTS.md's figures are replaced).
 
 mod aws;
+mod browser;
 mod load;
 mod procs;
 mod seed;
@@ -415,8 +418,29 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
     }
     memory.after_load = procs::memory(pid);
 
-    // What the server sends for the wasm (compressed on the fly when asked).
-    if let Some((name, _, _)) = bundle.files.iter().find(|f| f.0.ends_with(".wasm")).cloned() {
+    // A first visit of each page in Chromium.
+    let mut routes = vec![("requests".to_string(), "/requests".to_string()), ("new-request".into(), "/requests/new".into())];
+    if let Some(id) = &live {
+        routes.push(("request-live".into(), format!("/requests/{id}")));
+    }
+    routes.extend([
+        ("request-history".to_string(), format!("/requests/{}", seeded.decommissioned)),
+        ("dashboard".into(), "/dashboard".into()),
+        ("audit".into(), "/audit".into()),
+        ("environments".into(), "/environments".into()),
+        ("users".into(), "/admin/users".into()),
+    ]);
+    say("first visits in Chromium");
+    let first_load = match browser::measure(&base, "admin", PASSWORD, &routes).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            say(format!("no browser figures: {e:#}"));
+            None
+        }
+    };
+
+    // What the server sends for the main wasm (the shell; the pages' chunks come with them).
+    if let Some((name, _, _)) = bundle.files.iter().find(|f| f.0.starts_with("berth.") && f.0.ends_with(".wasm")).cloned() {
         let t = Target { name: "wasm".into(), path: format!("/pkg/{name}"), session: None };
         if let Ok((200, size, encoding)) = load::probe(&http, &base, &t, true).await {
             bundle.served = Some((name, size as u64, encoding));
@@ -595,6 +619,22 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
     if let Some((name, size, encoding)) = &bundle.served {
         let _ = writeln!(report);
         let _ = writeln!(report, "Berth serves {name} as {:.1} KB with `Accept-Encoding: gzip` (content-encoding: {encoding}).", *size as f64 / 1000.0);
+    }
+    if let Some(f) = &first_load {
+        let _ = writeln!(report);
+        let _ = writeln!(report, "### First visit in Chromium (empty cache, loopback)");
+        let _ = writeln!(report);
+        let _ = writeln!(report, "Bytes are as transferred (compressed, with headers): the page and the site files (`/pkg/…`: JS, main wasm, the page's wasm chunk, CSS) fetched before the page hydrated. Time is from the navigation's start to the hydrated page.");
+        let _ = writeln!(report);
+        let _ = writeln!(report, "| route | path | KB before interactive | files | ms to interactive |");
+        let _ = writeln!(report, "|---|---|--:|--:|--:|");
+        for r in &f.routes {
+            let _ = writeln!(report, "| {} | `{}` | {:.1} | {} | {:.0} |", r.name, r.path, r.bytes as f64 / 1000.0, r.files, r.interactive_ms);
+        }
+        if let Some(ms) = f.live_message_ms {
+            let _ = writeln!(report);
+            let _ = writeln!(report, "The request form showed a live message next to a bad service name {ms:.0} ms after the navigation started (typing from the moment the field exists).");
+        }
     }
     if !viewing.is_empty() {
         let _ = writeln!(report);

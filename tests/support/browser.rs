@@ -1,8 +1,13 @@
 //! Headless Chromium driven through ChromeDriver (WebDriver), both from Debian's packages.
+//!
+//! Every browser test fails on an error in the page's console (an uncaught exception, a
+//! wasm that does not instantiate, a file that does not load), checked before each
+//! navigation and at the end, and can run axe-core's accessibility rules on a page.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,10 +17,45 @@ pub struct Browser {
     driver: Child,
     _profile: tempfile::TempDir,
     base: String,
+    /// False only for a test about a page whose script is meant to fail.
+    strict_console: bool,
+}
+
+/// A ChromeDriver command outside W3C WebDriver: the console log, or a DevTools command.
+#[derive(Debug)]
+struct ChromeCommand {
+    path: &'static str,
+    body: Value,
+}
+
+impl WebDriverCompatibleCommand for ChromeCommand {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/{}", session.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+/// The light or dark theme, as the operating system would ask for it.
+#[derive(Clone, Copy, Debug)]
+pub enum ColorScheme {
+    Light,
+    Dark,
 }
 
 impl Browser {
     pub async fn start(base: &str) -> Result<Browser> {
+        Self::launch(base, true).await
+    }
+
+    /// A browser whose console may show errors: for the test of a page whose wasm fails.
+    pub async fn start_allowing_console_errors(base: &str) -> Result<Browser> {
+        Self::launch(base, false).await
+    }
+
+    async fn launch(base: &str, strict_console: bool) -> Result<Browser> {
         // Several TLS back ends are linked into the tests (through the AWS SDK and reqwest);
         // the WebDriver client needs one chosen explicitly.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -30,6 +70,7 @@ impl Browser {
             .context("starting chromedriver (scripts/ensure-tools --browser installs it)")?;
         let profile = tempfile::tempdir()?;
         let capabilities = json!({
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
                 "args": [
@@ -49,11 +90,63 @@ impl Browser {
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         };
-        Ok(Browser { client, driver, _profile: profile, base: base.to_string() })
+        Ok(Browser { client, driver, _profile: profile, base: base.to_string(), strict_console })
     }
 
     pub async fn open(&self, path: &str) -> Result<()> {
+        self.check_console().await?;
         self.client.goto(&format!("{}{path}", self.base)).await?;
+        Ok(())
+    }
+
+    /// What the console said at level error since the last look (reading empties it).
+    pub async fn console_errors(&self) -> Result<Vec<String>> {
+        let log = self.client.issue_cmd(ChromeCommand { path: "se/log", body: json!({ "type": "browser" }) }).await?;
+        Ok(log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| format!("{} ({})", entry["message"].as_str().unwrap_or_default(), entry["source"].as_str().unwrap_or("?")))
+            .collect())
+    }
+
+    async fn check_console(&self) -> Result<()> {
+        if self.strict_console {
+            let errors = self.console_errors().await?;
+            ensure!(errors.is_empty(), "the page's console shows errors:\n{}", errors.join("\n"));
+        }
+        Ok(())
+    }
+
+    /// Runs a DevTools command in the page's tab.
+    pub async fn devtools(&self, cmd: &str, params: Value) -> Result<Value> {
+        Ok(self.client.issue_cmd(ChromeCommand { path: "goog/cdp/execute", body: json!({ "cmd": cmd, "params": params }) }).await?)
+    }
+
+    /// Makes the page see `prefers-color-scheme` as the given theme.
+    pub async fn emulate_color_scheme(&self, scheme: ColorScheme) -> Result<()> {
+        let value = match scheme {
+            ColorScheme::Light => "light",
+            ColorScheme::Dark => "dark",
+        };
+        self.devtools("Emulation.setEmulatedMedia", json!({ "features": [{ "name": "prefers-color-scheme", "value": value }] }))
+            .await?;
+        Ok(())
+    }
+
+    /// Runs axe-core's WCAG 2.1 A and AA rules on the page as it is now; fails with every
+    /// violation, its rule, impact and the elements concerned.
+    pub async fn assert_accessible(&self, page: &str) -> Result<()> {
+        let axe = std::fs::read_to_string(super::workspace().join("node_modules/axe-core/axe.min.js"))
+            .context("axe-core is missing: scripts/ensure-tools installs it (npm ci)")?;
+        let script = format!(
+            "{axe}\nreturn axe.run(document, {{ runOnly: {{ type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }} }})\
+             .then(r => r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', ')));"
+        );
+        let violations = self.client.execute(&script, vec![]).await.context("running axe-core")?;
+        let violations: Vec<String> = serde_json::from_value(violations)?;
+        ensure!(violations.is_empty(), "{page}: {} accessibility violations:\n{}", violations.len(), violations.join("\n"));
         Ok(())
     }
 
@@ -149,9 +242,11 @@ impl Browser {
         Ok(())
     }
 
+    /// Ends the session; fails if the console showed an error since the last look.
     pub async fn close(self) -> Result<()> {
+        let checked = self.check_console().await;
         self.client.clone().close().await?;
-        Ok(())
+        checked
     }
 }
 

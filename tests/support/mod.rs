@@ -1,7 +1,8 @@
 //! Test support: start the real `berth` binary on a free port with its own temporary
 //! SQLite file, talk to it over HTTP, and drive headless Chromium.
 //!
-//! The binary and the compiled site come from `cargo leptos build` (see scripts/test);
+//! The binary and the compiled site come from `cargo leptos build --release --split
+//! --precompress`, exactly what scripts/run serves (see scripts/test);
 //! `BERTH_BIN` and `BERTH_SITE_ROOT` point elsewhere when set.
 
 pub mod browser;
@@ -25,6 +26,11 @@ fn from_env_or(var: &str, default: PathBuf) -> PathBuf {
     std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
 }
 
+/// The compiled site the tests serve (the release site that scripts/run serves).
+pub fn site_root() -> PathBuf {
+    from_env_or("BERTH_SITE_ROOT", workspace().join("target/site"))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
@@ -43,8 +49,8 @@ pub struct Berth {
 /// Runs `berth serve` in `dir` (its database and log live there) with `env` on top of
 /// settings that keep it on this machine.
 fn spawn(dir: &std::path::Path, port: u16, env: &[(String, String)]) -> Result<Child> {
-    let bin = from_env_or("BERTH_BIN", workspace().join("target/debug/berth"));
-    let site = from_env_or("BERTH_SITE_ROOT", workspace().join("target/site"));
+    let bin = from_env_or("BERTH_BIN", workspace().join("target/release/berth"));
+    let site = site_root();
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("berth.log"))?;
     let mut command = Command::new(&bin);
     command
@@ -204,7 +210,7 @@ impl Berth {
     /// Runs a `berth` subcommand against this server's database.
     pub fn command(&self, args: &[&str], stdin: &str) -> Result<std::process::Output> {
         use std::io::Write;
-        let bin = from_env_or("BERTH_BIN", workspace().join("target/debug/berth"));
+        let bin = from_env_or("BERTH_BIN", workspace().join("target/release/berth"));
         let mut child = Command::new(bin)
             .args(args)
             .current_dir(self.dir.path())

@@ -30,7 +30,7 @@ pub fn UsersPage() -> impl IntoView {
                                 <thead>
                                     <tr>
                                         <th>"Username"</th><th>"Display name"</th><th>"Role"</th><th>"Team"</th>
-                                        <th>"Disabled"</th><th>"New password"</th><th></th>
+                                        <th>"Disabled"</th><th>"New password"</th><th><span class="visually-hidden">"Save"</span></th>
                                     </tr>
                                 </thead>
                                 <tbody>{users.into_iter().map(|u| view! { <UserRow user=u action=update/> }).collect_view()}</tbody>
@@ -48,7 +48,7 @@ pub fn UsersPage() -> impl IntoView {
                 <span class="field-error">{move || create_message("display_name")}</span>
                 <label>"Password" <input type="password" name="user[password]" autocomplete="new-password" required/></label>
                 <span class="field-error">{move || create_message("password")}</span>
-                <label>"Role" <RoleSelect name="user[role]" current=Role::Requester/></label>
+                <label>"Role" <RoleSelect name="user[role]" current=Role::Requester label="Role".to_string()/></label>
                 <label>"Team" <input name="user[team]" required/></label>
                 <span class="field-error">{move || create_message("team")}</span>
                 {move || {
@@ -88,9 +88,9 @@ pub fn UsersPage() -> impl IntoView {
 }
 
 #[component]
-fn RoleSelect(name: &'static str, current: Role) -> impl IntoView {
+fn RoleSelect(name: &'static str, current: Role, label: String) -> impl IntoView {
     view! {
-        <select name=name>
+        <select name=name aria-label=label>
             {Role::ALL
                 .into_iter()
                 .map(|r| view! { <option value=r.as_str() selected=r == current>{r.as_str()}</option> })
@@ -102,18 +102,22 @@ fn RoleSelect(name: &'static str, current: Role) -> impl IntoView {
 #[component]
 fn UserRow(user: User, action: ServerAction<UpdateUser>) -> impl IntoView {
     let form_id = format!("user-{}", user.id);
+    // The inputs of a row sit in table cells, away from their column headers: each says
+    // whose and what it is to a screen reader.
+    let username = user.username.clone();
+    let of = move |what: &str| format!("{what} of {username}");
     view! {
         <tr class:disabled=user.disabled>
             <td>{user.username.clone()}</td>
-            <td><input form=form_id.clone() name="form[display_name]" value=user.display_name.clone()/></td>
-            <td><RoleSelect name="form[role]" current=user.role attr:form=form_id.clone()/></td>
-            <td><input form=form_id.clone() name="form[team]" value=user.team.clone() size="10"/></td>
-            <td><input form=form_id.clone() type="checkbox" name="form[disabled]" value="on" checked=user.disabled/></td>
-            <td><input form=form_id.clone() type="password" name="form[password]" autocomplete="new-password" placeholder="unchanged"/></td>
+            <td><input form=form_id.clone() name="form[display_name]" value=user.display_name.clone() aria-label=of("Display name")/></td>
+            <td><RoleSelect name="form[role]" current=user.role label=of("Role") attr:form=form_id.clone()/></td>
+            <td><input form=form_id.clone() name="form[team]" value=user.team.clone() size="10" aria-label=of("Team")/></td>
+            <td><input form=form_id.clone() type="checkbox" name="form[disabled]" value="on" checked=user.disabled aria-label=of("Disabled")/></td>
+            <td><input form=form_id.clone() type="password" name="form[password]" autocomplete="new-password" placeholder="unchanged" aria-label=of("New password")/></td>
             <td>
                 <ActionForm action=action attr:id=form_id>
                     <input type="hidden" name="id" value=user.id.clone()/>
-                    <button type="submit">"Save"</button>
+                    <button type="submit" aria-label=of("Save")>"Save"</button>
                 </ActionForm>
             </td>
         </tr>

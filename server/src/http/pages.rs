@@ -6,6 +6,7 @@ use app::backend::{Backend, SharedBackend};
 use app::{shell, App};
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use leptos::prelude::provide_context;
@@ -24,8 +25,40 @@ pub fn router(state: &AppState) -> Router<AppState> {
         })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
         .route_layer(middleware::from_fn(server_fn_status))
-        .nest_service("/pkg", ServeDir::new(pkg).precompressed_gzip())
+        .merge(static_files(pkg))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+}
+
+/// The compiled site: brotli or gzip files made at build time when the browser takes them,
+/// and long-lived caching for the files whose names carry their content's hash.
+fn static_files(pkg: String) -> Router<AppState> {
+    Router::new()
+        .nest_service("/pkg", ServeDir::new(pkg).precompressed_br().precompressed_gzip())
+        .layer(middleware::from_fn(cache_headers))
+}
+
+async fn cache_headers(request: Request, next: Next) -> Response {
+    let immutable = is_hashed(request.uri().path());
+    let mut response = next.run(request).await;
+    let found = response.status().is_success();
+    let headers = response.headers_mut();
+    // The same name answers with different bodies by Accept-Encoding: caches must keep them apart.
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if found {
+        let policy = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    response
+}
+
+/// True for `name.HASH.ext`, the names the build gives files (HASH: 22 characters of
+/// URL-safe base64, an MD5): such a name never changes its content.
+fn is_hashed(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or_default();
+    let mut parts = file.rsplit('.');
+    let (_ext, hash) = (parts.next(), parts.next());
+    parts.next().is_some()
+        && hash.is_some_and(|h| h.len() == 22 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 /// A server function's error answers 500 whatever it was; this gives it the status the
@@ -73,4 +106,20 @@ fn urlencode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hashed;
+
+    #[test]
+    fn only_names_with_a_content_hash_are_cached_for_long() {
+        assert!(is_hashed("/pkg/berth.SGVsbG8gd29ybGQhISEhIQ.wasm"));
+        assert!(is_hashed("/pkg/__wasm_split.a-b_cdefghijklmnopqrstu.js"));
+        assert!(!is_hashed("/pkg/berth.wasm"));
+        assert!(!is_hashed("/pkg/berth.js.gz"));
+        assert!(!is_hashed("/pkg/SGVsbG8gd29ybGQhISEhIQ.wasm"), "no name before the hash");
+        assert!(!is_hashed("/pkg/berth.SGVsbG8gd29ybGQhISEhI.wasm"), "21 characters");
+        assert!(!is_hashed("/pkg/berth.SGVsbG8gd29ybGQhISEhI!.wasm"));
+    }
 }
