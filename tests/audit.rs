@@ -1,5 +1,6 @@
 //! The audit log against the real binary: what gets recorded, who sees what, filters and
-//! pages, the streamed exports, and the detection of a row edited in the database file.
+//! pages, the streamed exports, and the detection of tampering by someone holding the
+//! database file: an edited row, a chain hashed again, rows cut off the end.
 
 use berth_tests::{api_request, Api, Berth, ADMIN_PASSWORD};
 use serde_json::{json, Value};
@@ -336,7 +337,7 @@ async fn verification_finds_a_row_edited_in_the_database_file() {
     let tampered = berth.command(&["audit", "verify"], "").unwrap();
     let stderr = String::from_utf8_lossy(&tampered.stderr);
     assert!(!tampered.status.success(), "{stderr}");
-    assert!(stderr.contains(&format!("broken at row {id}: its content")), "{stderr}");
+    assert!(stderr.contains(&format!("broken at row {id} (edited row): its content")), "{stderr}");
     assert!(stderr.contains(&format!("stored hash:   {original}")), "{stderr}");
     let state = admin.get("/api/v1/audit/verify").await.unwrap();
     assert_eq!(state.body["verified_rows"], id - 1);
@@ -345,6 +346,124 @@ async fn verification_finds_a_row_edited_in_the_database_file() {
     let expected = state.body["broken"]["expected_hash"].as_str().unwrap();
     assert_ne!(expected, original);
     assert!(stderr.contains(&format!("expected hash: {expected}")), "{stderr}");
+    assert_eq!(state.body["broken"]["kind"], "edited");
+    let page = audit_page(&admin).await;
+    assert!(page.contains(&format!("Broken at row {id} (edited row)")), "{page}");
+}
+
+async fn audit_page(admin: &Api) -> String {
+    admin.http.get(format!("{}/audit", admin.base)).send().await.unwrap().text().await.unwrap()
+}
+
+/// `berth audit verify`'s verdict: (succeeded, standard output and error).
+fn verify(berth: &Berth, args: &[&str]) -> (bool, String) {
+    let out = berth.command(&[&["audit", "verify"], args].concat(), "").unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Rows are deleted from the end of the log (after dropping the trigger): the signed
+/// checkpoint tells, the next row gets a new id rather than a reused one, and once the
+/// attacker also erases the checkpoints and the id counter, the exported checkpoint tells.
+#[tokio::test]
+async fn rows_cut_off_the_end_are_found_by_the_checkpoints() {
+    let berth = Berth::start().await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    berth.user("rita", "requester", "payments").await.unwrap();
+    berth.user("ravi", "requester", "payments").await.unwrap();
+
+    // The signing key was generated beside the database, for its owner only.
+    let key = std::path::PathBuf::from(format!("{}.audit-key", berth.db_path().display()));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+    assert!(std::fs::read_to_string(&key).unwrap().trim().len() >= 32);
+
+    let export = berth.dir.path().join("checkpoints.jsonl");
+    let out = berth.command(&["audit", "checkpoint", "--export", export.to_str().unwrap()], "").unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let checkpoint: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(checkpoint["row_count"], row_count(&berth).await);
+    assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 1);
+    let last_id = checkpoint["last_id"].as_i64().unwrap();
+    assert!(verify(&berth, &[]).0);
+
+    let db = database(&berth).await;
+    sqlx::query("DROP TRIGGER audit_log_no_delete").execute(&db).await.unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE id >= ?").bind(last_id - 1).execute(&db).await.unwrap();
+    let (ok, said) = verify(&berth, &[]);
+    assert!(!ok, "{said}");
+    assert!(said.contains(&format!("broken at row {} (truncated)", last_id - 1)), "{said}");
+    let state = admin.get("/api/v1/audit/verify").await.unwrap();
+    assert_eq!((state.body["broken"]["kind"].as_str(), state.body["broken"]["id"].as_str()), (Some("truncated"), Some(&*(last_id - 1).to_string())));
+    assert!(audit_page(&admin).await.contains(&format!("Broken at row {} (truncated)", last_id - 1)));
+
+    // Ids are never reused: the next row comes after the ones removed.
+    berth.user("mia", "requester", "payments").await.unwrap();
+    let newest: i64 = sqlx::query_scalar("SELECT max(id) FROM audit_log").fetch_one(&db).await.unwrap();
+    let first_new: i64 = sqlx::query_scalar("SELECT min(id) FROM audit_log WHERE id >= ?").bind(last_id - 1).fetch_one(&db).await.unwrap();
+    assert!(first_new > last_id && newest > last_id, "{first_new} {newest} {last_id}");
+    assert!(verify(&berth, &[]).1.contains(&format!("broken at row {} (truncated)", last_id - 1)));
+
+    // The attacker also erases the checkpoints in the database and sets the id counter
+    // back: only the checkpoint exported elsewhere still knows.
+    sqlx::query("DROP TRIGGER audit_checkpoints_no_delete").execute(&db).await.unwrap();
+    sqlx::query("DELETE FROM audit_checkpoints").execute(&db).await.unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE id >= ?").bind(last_id - 1).execute(&db).await.unwrap();
+    sqlx::query("UPDATE sqlite_sequence SET seq = ? WHERE name = 'audit_log'").bind(last_id - 2).execute(&db).await.unwrap();
+    let (ok, said) = verify(&berth, &["--checkpoints", export.to_str().unwrap()]);
+    assert!(!ok, "{said}");
+    assert!(said.contains(&format!("broken at row {} (truncated)", last_id - 1)), "{said}");
+}
+
+/// The SHA-256 chain hash of a stored row, computed the way anyone can from the code.
+fn chain_hash(prev: &str, row: &(i64, String, String, String, String, String, Option<i64>, String)) -> String {
+    use sha2::Digest;
+    let (_, at, actor, action, subject_type, subject_id, request_id, details) = row;
+    let canonical = json!([prev, at, actor, action, subject_type, subject_id, request_id, details]);
+    hex::encode(sha2::Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// An edit followed by hashing the whole chain again from there: every hash and link
+/// checks out, but without the key the signatures cannot be redone.
+#[tokio::test]
+async fn a_chain_hashed_again_after_an_edit_fails_its_signatures() {
+    let berth = Berth::start().await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    berth.user("rita", "requester", "payments").await.unwrap();
+    berth.user("ravi", "requester", "payments").await.unwrap();
+    let db = database(&berth).await;
+    let edited: i64 = sqlx::query_scalar("SELECT id FROM audit_log WHERE action = 'user.create' ORDER BY id LIMIT 1").fetch_one(&db).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&db).await.unwrap();
+    let rows: Vec<(i64, String, String, String, String, String, Option<i64>, String)> = sqlx::query_as(
+        "SELECT id, at, actor, action, subject_type, subject_id, request_id, details FROM audit_log WHERE id >= ? ORDER BY id",
+    )
+    .bind(edited)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let mut prev: String = sqlx::query_scalar("SELECT prev_hash FROM audit_log WHERE id = ?").bind(edited).fetch_one(&db).await.unwrap();
+    for mut row in rows {
+        if row.0 == edited {
+            row.7 = row.7.replace("\"requester\"", "\"admin\"");
+        }
+        let hash = chain_hash(&prev, &row);
+        sqlx::query("UPDATE audit_log SET details = ?, prev_hash = ?, hash = ? WHERE id = ?")
+            .bind(&row.7)
+            .bind(&prev)
+            .bind(&hash)
+            .bind(row.0)
+            .execute(&db)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    let (ok, said) = verify(&berth, &[]);
+    assert!(!ok, "{said}");
+    assert!(said.contains(&format!("broken at row {edited} (re-hashed chain)")), "{said}");
+    assert!(said.contains("signature"), "{said}");
+    let state = admin.get("/api/v1/audit/verify").await.unwrap();
+    assert_eq!(state.body["broken"]["kind"], "rehashed");
+    assert_eq!(state.body["verified_rows"], edited - 1);
+    assert!(audit_page(&admin).await.contains(&format!("Broken at row {edited} (re-hashed chain)")));
 }
 
 /// The log of a busy installation: 200,000 rows, written straight into the file.

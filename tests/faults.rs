@@ -4,6 +4,9 @@
 //!   throttling errors and 5xx, and delays others: twenty deployments all complete, once each.
 //! - The server is killed with SIGKILL while deployments run; after a restart every one
 //!   completes, once.
+//! - Two processes share one database: SIGTERM stops one cleanly (its jobs are handed back
+//!   and the other takes them); a process killed outright leaves leases that expire and
+//!   are taken over. Every deployment still completes, once.
 
 use berth_tests::localaws::LocalAws;
 use berth_tests::{api_request, Api, Berth};
@@ -143,6 +146,66 @@ async fn deployments_killed_mid_way_complete_once_after_a_restart() {
     aws.control("/_localaws/faults", json!({})).await.unwrap();
     assert!(before.as_str().unwrap().contains("deploying") || before.as_str().unwrap().contains("approved"), "the kill happened mid-way: {before}");
     exactly_once(&berth, &team.requester, &aws, &ids).await;
+}
+
+/// Waits until some request deploys, then a little longer, so work is half done.
+async fn until_mid_way(api: &Api, ids: &[String]) {
+    let started = Instant::now();
+    loop {
+        let now = statuses(api, ids).await;
+        if now.values().any(|s| s == "deploying") && now.values().any(|s| s != "deployed") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing started deploying: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_never_run_a_job_twice_and_take_over_a_stopped_ones() {
+    let aws = LocalAws::start().await.unwrap();
+    let mut first = Berth::start_on_endpoint(&aws.url, "shutdown_grace_seconds = 10").await.unwrap();
+    let mut second = first.start_sharing().await.unwrap();
+    let team = team(&first).await;
+    aws.control("/_localaws/faults", json!({"delay_share": 1.0, "delay_ms": 300, "services": ["cloudformation"]})).await.unwrap();
+    let ids = submit_and_approve(&team, 6).await;
+    until_mid_way(&team.requester, &ids).await;
+    let (by_first, by_second) = (claimed(&first.log()), claimed(&second.log()));
+    assert!(!by_first.is_empty(), "{}", first.log());
+    assert!(by_first.is_disjoint(&by_second), "a job claimed by both processes at once: {by_first:?} {by_second:?}");
+
+    // SIGTERM: the first process takes no new step, stops its running ones at a safe point,
+    // hands their jobs back and exits by itself, well within its grace.
+    let status = first.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "{status}: {}", first.log());
+    assert!(first.log().contains("deployment worker stopped") && first.log().contains("released deployment "), "{}", first.log());
+    assert!(!first.log().contains("did not reach a safe point"), "{}", first.log());
+    // The second process takes the handed-back jobs without waiting for any lease to expire.
+    let started = Instant::now();
+    while claimed(&second.log()).is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the second process took nothing over: {}", second.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    // Killed outright, the second process leaves its leases behind; the first, started
+    // again, takes the jobs over once they expire.
+    second.kill();
+    let before_restart = first.log().len();
+    first.restart().await.unwrap();
+    wait_all_deployed(&team.requester, &ids, Duration::from_secs(180)).await;
+    aws.control("/_localaws/faults", json!({})).await.unwrap();
+    exactly_once(&first, &team.requester, &aws, &ids).await;
+    assert!(!claimed(&first.log()[before_restart..]).is_empty(), "the restarted process took over: {}", first.log());
+    assert!(!second.log().contains("panicked"));
+}
+
+/// The deployment ids a process's log says it claimed.
+fn claimed(log: &str) -> std::collections::BTreeSet<i64> {
+    log.lines()
+        .filter_map(|l| l.split("claimed deployment ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
 }
 
 /// The requests' statuses as the killed server left them in its database.

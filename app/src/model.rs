@@ -628,6 +628,37 @@ pub struct ChainBreak {
     pub expected_hash: String,
     pub stored_hash: String,
     pub reason: String,
+    /// What kind of tampering the break shows.
+    pub kind: ChainProblem,
+}
+
+/// How a verified audit log can fail to check out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ChainProblem {
+    /// A row's content or hash differs from what was written.
+    Edited,
+    /// A row does not link to the one before it (removed, added or moved rows).
+    Unlinked,
+    /// The hashes check out but a signature does not: the chain was hashed again after a change.
+    Rehashed,
+    /// Fewer rows than a checkpoint (or the id counter) says the log had.
+    Truncated,
+    /// A checkpoint whose signature does not check out.
+    ForgedCheckpoint,
+}
+
+impl ChainProblem {
+    pub fn label(self) -> &'static str {
+        match self {
+            ChainProblem::Edited => "edited row",
+            ChainProblem::Unlinked => "broken link",
+            ChainProblem::Rehashed => "re-hashed chain",
+            ChainProblem::Truncated => "truncated",
+            ChainProblem::ForgedCheckpoint => "forged checkpoint",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,6 +29,21 @@ pub struct Config {
     pub deploy_poll_ms: u64,
     /// How long one stack may take to create, update or delete before the deployment fails.
     pub deploy_timeout_minutes: u64,
+    /// How long a process's claim on a deployment job lasts without renewal: a job whose
+    /// owner died is taken over by another Berth on the same database after this.
+    pub deploy_lease_seconds: u64,
+    /// On SIGTERM, how long running deployment steps get to reach a safe point.
+    pub shutdown_grace_seconds: u64,
+    /// The key that signs the audit log (`BERTH_AUDIT_KEY`); never stored in the database.
+    pub audit_key: Option<String>,
+    /// A file holding that key (`BERTH_AUDIT_KEY_FILE`). With neither, a key is generated
+    /// into `<database file>.audit-key`, readable by its owner only.
+    pub audit_key_file: Option<PathBuf>,
+    /// A signed checkpoint of the audit log (row count, last hash) every this many rows.
+    pub audit_checkpoint_every: u64,
+    /// Where `berth audit checkpoint` exports checkpoints (one JSON line each) and where
+    /// verification also reads them: a place the operator keeps apart from the database.
+    pub audit_checkpoint_file: Option<PathBuf>,
     /// URLs told of every request status change (`[[webhooks]]` with `url` and `secret`).
     pub webhooks: Vec<Webhook>,
     /// Attempts per webhook delivery before it is given up (and shown to admins).
@@ -85,6 +100,12 @@ impl Default for Config {
             default_environment: DefaultEnvironment::default(),
             deploy_poll_ms: 2000,
             deploy_timeout_minutes: 60,
+            deploy_lease_seconds: 30,
+            audit_key: None,
+            audit_key_file: None,
+            audit_checkpoint_every: 100,
+            audit_checkpoint_file: None,
+            shutdown_grace_seconds: 20,
             webhooks: Vec::new(),
             webhook_max_attempts: 6,
             webhook_backoff_ms: 1000,
@@ -152,6 +173,12 @@ impl Config {
         }
         if let Some(dir) = env("BERTH_TEMPLATES_DIR") {
             config.templates_dir = Some(dir.into());
+        }
+        if let Some(key) = env("BERTH_AUDIT_KEY").filter(|k| !k.is_empty()) {
+            config.audit_key = Some(key);
+        }
+        if let Some(file) = env("BERTH_AUDIT_KEY_FILE").filter(|f| !f.is_empty()) {
+            config.audit_key_file = Some(file.into());
         }
         config.aws_region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
         if config.default_environment.region.is_empty() {

@@ -68,9 +68,20 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain from the first row. Exits non-zero, naming the first row
-    /// that does not check out, when the log was changed.
-    Verify,
+    /// Check the hash chain from the first row, its signatures and its checkpoints. Exits
+    /// non-zero, naming the problem and the first row that does not check out, when the
+    /// log was changed or cut short.
+    Verify {
+        /// Checkpoints exported earlier (`audit checkpoint --export`) to check the log against.
+        #[arg(long)]
+        checkpoints: Option<std::path::PathBuf>,
+    },
+    /// Write a signed checkpoint (row count, last row, last hash) now and print it.
+    Checkpoint {
+        /// Also append it (one JSON line) to this file; default `audit_checkpoint_file`.
+        #[arg(long)]
+        export: Option<std::path::PathBuf>,
+    },
     /// Write the log, or the rows matching the filters, to standard output, oldest first.
     Export {
         #[arg(long, default_value = "json", value_parser = ["csv", "json"])]
@@ -150,9 +161,13 @@ async fn main() -> anyhow::Result<()> {
             println!("added {} ({}, team {}) with id {}", user.username, user.role.as_str(), user.team, user.id);
             Ok(())
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify { checkpoints }) => {
             let services = serve::services(config).await?;
-            let status = services::audit::verify(&services, &operator()).await.map_err(refused)?;
+            let exported = match &checkpoints {
+                Some(path) => services::audit::read_exported(path).with_context(|| format!("reading {}", path.display()))?,
+                None => Vec::new(),
+            };
+            let status = services::audit::verify_with(&services, &operator(), &exported).await.map_err(refused)?;
             match status.broken {
                 None => {
                     println!(
@@ -163,14 +178,24 @@ async fn main() -> anyhow::Result<()> {
                     Ok(())
                 }
                 Some(broken) => anyhow::bail!(
-                    "the audit log is broken at row {}: {}\n  stored hash:   {}\n  expected hash: {}\n{} rows before it check out",
+                    "the audit log is broken at row {} ({}): {}\n  stored hash:   {}\n  expected hash: {}\n{} rows before it check out",
                     broken.id,
+                    broken.kind.label(),
                     broken.reason,
                     broken.stored_hash,
                     broken.expected_hash,
                     status.verified_rows
                 ),
             }
+        }
+        Command::Audit(AuditCommand::Checkpoint { export }) => {
+            let services = serve::services(config).await?;
+            let checkpoint = services::audit::checkpoint(&services, &operator()).await.map_err(refused)?;
+            if let Some(path) = export.as_ref().or(services.config.audit_checkpoint_file.as_ref()) {
+                services::audit::export_checkpoint(path, &checkpoint).with_context(|| format!("exporting to {}", path.display()))?;
+            }
+            println!("{}", serde_json::to_string(&checkpoint)?);
+            Ok(())
         }
         Command::Audit(AuditCommand::Export { format, actor, action, request, from, to }) => {
             let services = serve::services(config).await?;

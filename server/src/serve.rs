@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::services::{environments, users, Services};
 use crate::{aws, db, deploy, notify};
+use std::future::IntoFuture;
 use std::time::Duration;
 use crate::templates::Templates;
 use anyhow::Context;
@@ -26,6 +27,8 @@ pub async fn services(mut config: Config) -> anyhow::Result<Arc<Services>> {
         );
         config.default_environment.region = config.aws_region.clone();
     }
+    let key = crate::services::audit::load_key(&config)?;
+    db::audit::use_key(key, config.audit_checkpoint_every);
     let cfn: Arc<dyn aws::CloudFormation> = Arc::new(aws::cloudformation::SdkCloudFormation::new(&aws));
     let health: Arc<dyn aws::ServiceHealth> = Arc::new(aws::health::SdkServiceHealth::new(&aws));
     let db = db::connect(&config.database_url)
@@ -63,7 +66,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let settings = deploy::Settings {
         poll: Duration::from_millis(services.config.deploy_poll_ms),
         stack_timeout: Duration::from_secs(services.config.deploy_timeout_minutes * 60),
+        lease: Duration::from_secs(services.config.deploy_lease_seconds.max(3)),
     };
+    let grace = Duration::from_secs(services.config.shutdown_grace_seconds);
     let engine = deploy::Engine::new(
         services.db.clone(),
         services.cfn.clone(),
@@ -96,9 +101,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
     tracing::info!("Berth is listening on http://{local}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown({
+            let signalled = signalled.clone();
+            async move { signalled.notified().await }
+        })
+        .into_future();
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        served = &mut server => return Ok(served??),
+        _ = shutdown_signal() => {}
+    }
+    signalled.notify_one();
+    engine.shutdown(grace).await;
+    // Live event streams never end by themselves: the server gets a moment to finish
+    // ordinary requests, then the process exits.
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -108,7 +128,7 @@ fn site_is_hashed() -> bool {
     std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join("hash.txt"))).is_some_and(|file| file.exists())
 }
 
-async fn shutdown() {
+async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {

@@ -33,6 +33,26 @@ impl Templates {
             StackKind::Service => &self.service,
         }
     }
+
+    /// The cluster stack outputs the service template imports (`${StackName}:X` → `X`): a
+    /// service stack can only be created once its cluster stack exports all of them.
+    pub fn imported_outputs(&self) -> Vec<String> {
+        imports(&self.service)
+    }
+}
+
+/// The export suffixes named by a template's `Fn::ImportValue` lines, each once.
+pub fn imports(template: &str) -> Vec<String> {
+    let mut names: Vec<String> = template
+        .lines()
+        .filter(|line| line.contains("ImportValue"))
+        .filter_map(|line| line.rsplit_once("}:"))
+        .map(|(_, rest)| rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>())
+        .filter(|name| !name.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 #[cfg(test)]
@@ -55,6 +75,17 @@ mod tests {
             .map(|(k, _)| k.as_str().unwrap().to_string())
             .collect();
         (all, required)
+    }
+
+    #[test]
+    fn the_service_template_imports_what_the_cluster_template_exports() {
+        let templates = Templates::load(None).unwrap();
+        let imported = templates.imported_outputs();
+        assert!(imported.contains(&"ECSTaskExecutionRole".to_string()), "{imported:?}");
+        let doc: serde_yaml::Value = serde_yaml::from_str(templates.body(StackKind::Cluster)).unwrap();
+        for name in &imported {
+            assert!(doc["Outputs"].get(name.as_str()).is_some(), "the cluster template has no output {name}");
+        }
     }
 
     fn keys(stack: &StackInput) -> BTreeSet<String> {

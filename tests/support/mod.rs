@@ -108,6 +108,32 @@ impl Berth {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM, as a service manager stopping Berth would, and waits up to `timeout`
+    /// for the process to exit by itself.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        if !status.success() {
+            bail!("kill -TERM {} failed", self.child.id());
+        }
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("berth did not exit within {timeout:?} of SIGTERM; its log:\n{}", self.log())
+    }
+
+    /// A second Berth process on this one's database file and settings (its own port and
+    /// log), as when a restart overlaps the old process or an operator runs two.
+    pub async fn start_sharing(&self) -> Result<Berth> {
+        let mut env = self.env.clone();
+        env.push(("BERTH_DATABASE_URL".into(), format!("sqlite://{}", self.db_path().display())));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::start_with(&env).await
+    }
+
     /// Starts the server again on the same port, database and settings (after `kill`).
     pub async fn restart(&mut self) -> Result<()> {
         self.child = spawn(self.dir.path(), self.port, &self.env)?;
@@ -119,12 +145,13 @@ impl Berth {
         Self::start_on_endpoint(&moto.endpoint, "").await
     }
 
-    /// Starts Berth with AWS at `endpoint` (moto or localaws), polling stacks quickly, with
-    /// more configuration file lines.
+    /// Starts Berth with AWS at `endpoint` (moto or localaws), polling stacks quickly and
+    /// with short job leases, with more configuration file lines.
     pub async fn start_on_endpoint(endpoint: &str, config: &str) -> Result<Berth> {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("berth.toml");
-        std::fs::write(&file, format!("deploy_poll_ms = 100\ndeploy_timeout_minutes = 2\n{config}\n"))?;
+        // Short leases: a job of a killed server is taken over after seconds, not half a minute.
+        std::fs::write(&file, format!("deploy_poll_ms = 100\ndeploy_timeout_minutes = 2\ndeploy_lease_seconds = 3\n{config}\n"))?;
         let file = file.to_string_lossy().to_string();
         let vars = [
             ("AWS_ENDPOINT_URL", endpoint),

@@ -119,7 +119,7 @@ fn ChainState(status: Result<ChainStatus, AppError>) -> impl IntoView {
             .into_any(),
         Ok(ChainStatus { broken: Some(broken), verified_rows, .. }) => view! {
             <div class="chain broken" id="chain-state" role="alert">
-                <p><strong>{format!("Broken at row {}", broken.id)}</strong> ": " {broken.reason}</p>
+                <p><strong>{format!("Broken at row {} ({})", broken.id, broken.kind.label())}</strong> ": " {broken.reason}</p>
                 <p>
                     "Stored hash " <code>{broken.stored_hash}</code> ", expected " <code>{broken.expected_hash}</code> ". "
                     {format!("The {verified_rows} rows before it check out.")}

@@ -1,11 +1,17 @@
 //! The audit log: append-only (SQLite triggers refuse UPDATE and DELETE) and hash-chained,
-//! so that any edit of a stored row breaks the chain from that row on.
+//! so that any edit of a stored row breaks the chain from that row on. Each row's hash is
+//! also signed with a key kept outside the database, and signed checkpoints (row count and
+//! last hash) are written regularly: someone with the database file can neither hash the
+//! chain again after an edit nor cut rows off its end unnoticed.
 
 use super::{now, Db, Tx};
 use futures::Stream;
 use serde_json::Value;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use sqlx::{QueryBuilder, Sqlite};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
 use tokio_stream::wrappers::ReceiverStream;
 
 /// One action to record, written in the same transaction as the change it describes.
@@ -50,6 +56,125 @@ impl StoredRow<'_> {
     }
 }
 
+/// The key the log is signed with (HMAC-SHA256). It never lives in the database.
+#[derive(Clone)]
+pub struct AuditKey(Vec<u8>);
+
+impl AuditKey {
+    pub fn new(material: &[u8]) -> AuditKey {
+        AuditKey(material.to_vec())
+    }
+
+    fn mac(&self, message: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The signature of a row: its hash, which covers its content and the chain before it.
+    pub fn sign_row(&self, hash: &str) -> String {
+        self.mac(&format!("berth-audit-row:{hash}"))
+    }
+
+    pub fn sign_checkpoint(&self, c: &CheckpointBody) -> String {
+        self.mac(&format!("berth-audit-checkpoint:{}:{}:{}:{}", c.row_count, c.last_id, c.last_hash, c.at))
+    }
+}
+
+/// The process's signing key, set once at start-up (`use_key`). A global rather than a
+/// parameter because every writer of the log appends inside its own transaction, from
+/// every service; the key is configuration of the process, like the database it opens.
+static KEY: OnceLock<AuditKey> = OnceLock::new();
+/// A checkpoint is written in the transaction of every row whose id is a multiple of this.
+static CHECKPOINT_EVERY: AtomicI64 = AtomicI64::new(100);
+
+/// Signs every row appended from now on with `key`, and checkpoints every `checkpoint_every` rows.
+pub fn use_key(key: AuditKey, checkpoint_every: u64) {
+    let _ = KEY.set(key);
+    CHECKPOINT_EVERY.store(checkpoint_every.max(1) as i64, Ordering::Relaxed);
+}
+
+pub fn key() -> Option<&'static AuditKey> {
+    KEY.get()
+}
+
+/// What a checkpoint states: the log had `row_count` rows, the last being `last_id` with `last_hash`.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointBody {
+    pub at: String,
+    pub row_count: i64,
+    pub last_id: i64,
+    pub last_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointRow {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub body: CheckpointBody,
+    pub signature: String,
+}
+
+/// Writes a signed checkpoint of the log as it is in `tx`; `None` while the log is empty.
+pub async fn checkpoint(tx: &mut Tx, key: &AuditKey) -> Result<Option<CheckpointRow>, sqlx::Error> {
+    let last: Option<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, hash, (SELECT count(*) FROM audit_log) FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some((last_id, last_hash, row_count)) = last else { return Ok(None) };
+    let body = CheckpointBody { at: now(), row_count, last_id, last_hash };
+    let signature = key.sign_checkpoint(&body);
+    sqlx::query("INSERT INTO audit_checkpoints (at, row_count, last_id, last_hash, signature) VALUES (?, ?, ?, ?, ?)")
+        .bind(&body.at)
+        .bind(body.row_count)
+        .bind(body.last_id)
+        .bind(&body.last_hash)
+        .bind(&signature)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Some(CheckpointRow { body, signature }))
+}
+
+/// The checkpoints stored in the database, oldest first.
+pub async fn checkpoints(db: &Db) -> Result<Vec<CheckpointRow>, sqlx::Error> {
+    sqlx::query_as("SELECT at, row_count, last_id, last_hash, signature FROM audit_checkpoints ORDER BY id").fetch_all(db).await
+}
+
+/// What the log holds up to a checkpoint's last row: that row's hash (if it is there), how
+/// many rows there are up to it, and the first id missing before or at it.
+pub struct Coverage {
+    pub hash: Option<String>,
+    pub rows: i64,
+    pub first_missing: Option<i64>,
+}
+
+pub async fn coverage(db: &Db, last_id: i64, row_count: i64) -> Result<Coverage, sqlx::Error> {
+    let hash = sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = ?").bind(last_id).fetch_optional(db).await?;
+    let rows = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE id <= ?").bind(last_id).fetch_one(db).await?;
+    let first_missing = if hash.is_some() && rows >= row_count {
+        None
+    } else {
+        // Ids are never reused and have no gaps: the first row whose successor is missing.
+        let first: i64 = sqlx::query_scalar(
+            "SELECT coalesce((SELECT min(a.id) + 1 FROM audit_log a
+                              WHERE a.id < ?1 AND NOT EXISTS (SELECT 1 FROM audit_log b WHERE b.id = a.id + 1)), 1)",
+        )
+        .bind(last_id)
+        .fetch_one(db)
+        .await?;
+        Some(first)
+    };
+    Ok(Coverage { hash, rows, first_missing: first_missing.filter(|id| *id <= last_id) })
+}
+
+/// The highest id the log ever gave out (SQLite's AUTOINCREMENT counter) and its last row's id.
+pub async fn ids_given(db: &Db) -> Result<(i64, i64), sqlx::Error> {
+    let counter: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetch_optional(db).await?;
+    let last: Option<i64> = sqlx::query_scalar("SELECT max(id) FROM audit_log").fetch_one(db).await?;
+    Ok((counter.unwrap_or(0), last.unwrap_or(0)))
+}
+
 pub async fn append(tx: &mut Tx, entry: Entry<'_>) -> Result<(), sqlx::Error> {
     let last: Option<(String, String)> = sqlx::query_as("SELECT hash, at FROM audit_log ORDER BY id DESC LIMIT 1")
         .fetch_optional(&mut **tx)
@@ -72,9 +197,10 @@ pub async fn append(tx: &mut Tx, entry: Entry<'_>) -> Result<(), sqlx::Error> {
         details: &details,
     }
     .hash();
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, request_id, details, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    let signature = key().map(|k| k.sign_row(&hash));
+    let id = sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, request_id, details, prev_hash, hash, signature)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&at)
     .bind(entry.actor)
@@ -85,8 +211,15 @@ pub async fn append(tx: &mut Tx, entry: Entry<'_>) -> Result<(), sqlx::Error> {
     .bind(&details)
     .bind(&prev_hash)
     .bind(&hash)
+    .bind(&signature)
     .execute(&mut **tx)
-    .await?;
+    .await?
+    .last_insert_rowid();
+    if let Some(key) = key() {
+        if id % CHECKPOINT_EVERY.load(Ordering::Relaxed) == 0 {
+            checkpoint(tx, key).await?;
+        }
+    }
     Ok(())
 }
 
@@ -103,6 +236,8 @@ pub struct AuditRow {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+    /// `None` on rows written before the log was signed.
+    pub signature: Option<String>,
 }
 
 impl AuditRow {
@@ -145,7 +280,7 @@ pub struct Filter {
     pub after_id: Option<i64>,
 }
 
-const COLUMNS: &str = "id, at, actor, action, subject_type, subject_id, request_id, details, prev_hash, hash";
+const COLUMNS: &str = "id, at, actor, action, subject_type, subject_id, request_id, details, prev_hash, hash, signature";
 
 /// Appends the WHERE clause of `f`. Each filter is answered by an index whose second
 /// column is the id (`audit_by_actor`, `audit_by_action`, `audit_by_request`) or by the

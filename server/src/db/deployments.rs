@@ -14,6 +14,9 @@ pub struct DeploymentRow {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// What the approval pinned (`deploy::pin`); None for decommissioning and older jobs.
+    pub approved_digest: Option<String>,
+    pub approved_stacks: Option<String>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -26,14 +29,20 @@ pub struct StackRow {
     pub started_at: String,
 }
 
-const COLUMNS: &str = "id, request_id, revision, kind, status, error, created_at, started_at, finished_at";
+const COLUMNS: &str = "id, request_id, revision, kind, status, error, created_at, started_at, finished_at, approved_digest, approved_stacks";
 
-pub async fn insert(tx: &mut Tx, request_id: i64, revision: i64, kind: &str, now: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query("INSERT INTO deployments (request_id, revision, kind, status, created_at) VALUES (?, ?, ?, 'pending', ?)")
+/// Queues a job; `approved` is the pinned (digest, stacks JSON) of a deploy.
+pub async fn insert(tx: &mut Tx, request_id: i64, revision: i64, kind: &str, approved: Option<(&str, &str)>, now: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO deployments (request_id, revision, kind, status, created_at, approved_digest, approved_stacks)
+         VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+    )
         .bind(request_id)
         .bind(revision)
         .bind(kind)
         .bind(now)
+        .bind(approved.map(|a| a.0))
+        .bind(approved.map(|a| a.1))
         .execute(&mut **tx)
         .await
         .map(|r| r.last_insert_rowid())
@@ -73,8 +82,49 @@ pub async fn mark_running(tx: &mut Tx, id: i64, now: &str) -> Result<(), sqlx::E
         .map(|_| ())
 }
 
+/// Claims an unfinished job for `owner` until `expires`, unless another owner's lease on it
+/// is still running. `true` when the job is now `owner`'s. One statement, so two processes
+/// claiming at once cannot both win.
+pub async fn claim(db: &Db, id: i64, owner: &str, now: &str, expires: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE deployments SET lease_owner = ?, lease_expires_at = ?
+         WHERE id = ? AND status IN ('pending', 'running')
+           AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
+    )
+    .bind(owner)
+    .bind(expires)
+    .bind(id)
+    .bind(owner)
+    .bind(now)
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+/// Extends `owner`'s lease; `false` when the job is no longer theirs (finished, or taken
+/// over after the lease expired).
+pub async fn renew(db: &Db, id: i64, owner: &str, expires: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query("UPDATE deployments SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status IN ('pending', 'running')")
+        .bind(expires)
+        .bind(id)
+        .bind(owner)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+/// Hands an unfinished job back so another process can take it at once.
+pub async fn release(db: &Db, id: i64, owner: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE deployments SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?")
+        .bind(id)
+        .bind(owner)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
 pub async fn finish(tx: &mut Tx, id: i64, status: &str, error: Option<&str>, now: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE deployments SET status = ?, error = ?, finished_at = ? WHERE id = ?")
+    sqlx::query("UPDATE deployments SET status = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?")
         .bind(status)
         .bind(error)
         .bind(now)

@@ -53,6 +53,12 @@ pub fn now() -> String {
     now.format(&time::format_description::well_known::Rfc3339).expect("RFC 3339 formats any UTC time")
 }
 
+/// The time `seconds` from now, as `now` writes it (so the two compare as text).
+pub fn in_seconds(seconds: u64) -> String {
+    let at = time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond") + Duration::from_secs(seconds);
+    at.format(&time::format_description::well_known::Rfc3339).expect("RFC 3339 formats any UTC time")
+}
+
 /// Seconds from an RFC 3339 timestamp to now (0 if it cannot be read).
 pub fn seconds_since(timestamp: &str) -> i64 {
     time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)

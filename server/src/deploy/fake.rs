@@ -1,7 +1,8 @@
 //! An in-memory CloudFormation that behaves like the real one where the engine cares:
 //! operations progress asynchronously (one resource transition per poll, one event each),
-//! a failing resource rolls the stack back, tokens make retried calls idempotent, and
-//! calls can be throttled or stalled.
+//! a failing resource rolls the stack back, tokens make retried calls idempotent, a stack
+//! importing another's export cannot be created before that export exists, and calls can be
+//! throttled or stalled.
 
 use crate::aws::*;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -10,6 +11,19 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct FakeCloudFormation {
     state: Mutex<State>,
+    gate: Gate,
+}
+
+/// Holds describe calls of one stack (a slow AWS) once it has reported a completed status.
+struct Gate {
+    open: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate { open: tokio::sync::Semaphore::new(0), waiting: Default::default() }
+    }
 }
 
 #[derive(Default)]
@@ -24,6 +38,15 @@ struct State {
     throttled: u32,
     /// While set, operations never progress.
     stalled: bool,
+    /// While set, a created stack stays registered but not started (`CREATE_PENDING`, as
+    /// moto shows a stack while it is still working on its CreateStack), without outputs.
+    held: bool,
+    /// While set, ExecuteChangeSet never answers and never runs (a process that dies while
+    /// sending it).
+    executes_hang: bool,
+    /// Describes of this stack wait at the gate once it has shown a `*_COMPLETE` status.
+    slow_after_complete: Option<String>,
+    slow_armed: bool,
     clock: u64,
 }
 
@@ -33,6 +56,8 @@ struct Stack {
     /// Transitions still to come: (logical id, type, status, reason).
     pending: VecDeque<(String, String, String, Option<String>)>,
     resources: Vec<(String, String)>,
+    /// The template's output names, given once an operation completes.
+    outputs: Vec<String>,
 }
 
 fn resources(template: &str) -> Vec<(String, String)> {
@@ -47,15 +72,23 @@ fn resources(template: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn outputs(name: &str) -> BTreeMap<String, String> {
-    if name.ends_with("-cluster") {
-        BTreeMap::from([
-            ("ExternalUrl".to_string(), format!("http://{name}.elb.example.com")),
-            ("ClusterName".to_string(), name.to_string()),
-        ])
-    } else {
-        BTreeMap::from([("ServiceName".to_string(), name.to_string())])
-    }
+fn output_names(template: &str) -> Vec<String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(template).expect("templates are YAML");
+    doc["Outputs"].as_mapping().map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+fn outputs(name: &str, names: &[String]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .map(|key| {
+            let value = match key.as_str() {
+                "ExternalUrl" => format!("http://{name}.elb.example.com"),
+                "ClusterName" | "ServiceName" => name.to_string(),
+                other => format!("{name}-{other}"),
+            };
+            (key.clone(), value)
+        })
+        .collect()
 }
 
 impl State {
@@ -120,7 +153,7 @@ impl State {
             if status == "DELETE_COMPLETE" {
                 self.stacks.remove(name);
             } else if status.ends_with("_COMPLETE") && !status.contains("ROLLBACK") {
-                stack.info.outputs = outputs(name);
+                stack.info.outputs = outputs(name, &stack.outputs);
             }
         }
     }
@@ -143,9 +176,46 @@ impl FakeCloudFormation {
         self.state.lock().unwrap().stalled = stalled;
     }
 
+    /// While `held`, created stacks stay `CREATE_PENDING`; releasing starts their creation.
+    pub fn hold_creates(&self, held: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.held = held;
+        if !held {
+            let pending: Vec<String> =
+                state.stacks.iter().filter(|(_, s)| s.info.status == "CREATE_PENDING").map(|(n, _)| n.clone()).collect();
+            for name in pending {
+                state.operate(&name, "CREATE");
+            }
+        }
+    }
+
     /// How many calls of this kind (e.g. "create_stack berth-staging-cluster") were made.
     pub fn count(&self, call: &str) -> usize {
         self.state.lock().unwrap().calls.iter().filter(|c| *c == call).count()
+    }
+
+    /// Once `stack` has been described complete, every further describe of it waits until
+    /// `answer_describes`.
+    pub fn slow_describes_once_complete(&self, stack: &str) {
+        self.state.lock().unwrap().slow_after_complete = Some(stack.into());
+    }
+
+    /// How many describe calls are waiting at the gate.
+    pub fn describes_waiting(&self) -> usize {
+        self.gate.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn answer_describes(&self) {
+        self.gate.open.add_permits(1 << 20);
+    }
+
+    pub fn hang_executes(&self, hang: bool) {
+        self.state.lock().unwrap().executes_hang = hang;
+    }
+
+    pub fn parameter(&self, stack: &str, key: &str) -> Option<String> {
+        let state = self.state.lock().unwrap();
+        state.stacks.get(stack)?.info.parameters.iter().find(|p| p.key == key).map(|p| p.value.clone())
     }
 
     pub fn status(&self, stack: &str) -> Option<String> {
@@ -156,9 +226,22 @@ impl FakeCloudFormation {
 #[async_trait::async_trait]
 impl CloudFormation for FakeCloudFormation {
     async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>> {
+        let slow = {
+            let state = self.state.lock().unwrap();
+            state.slow_armed && state.slow_after_complete.as_deref() == Some(name)
+        };
+        if slow {
+            self.gate.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = self.gate.open.acquire().await.expect("the gate is never closed");
+            self.gate.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
         let mut state = self.state.lock().unwrap();
         state.advance(name);
-        Ok(state.stacks.get(name).map(|s| s.info.clone()))
+        let info = state.stacks.get(name).map(|s| s.info.clone());
+        if state.slow_after_complete.as_deref() == Some(name) && info.as_ref().is_some_and(|i| i.status.ends_with("_COMPLETE")) {
+            state.slow_armed = true;
+        }
+        Ok(info)
     }
 
     async fn create_stack(&self, spec: &StackSpec, token: &str) -> AwsResult<()> {
@@ -170,9 +253,17 @@ impl CloudFormation for FakeCloudFormation {
         if state.stacks.contains_key(&spec.name) {
             return Err(AwsError::new("AlreadyExistsException", format!("Stack [{}] already exists", spec.name)));
         }
+        // As in CloudFormation: `${StackName}:X` must be an export of a stack that exists.
+        for import in crate::templates::imports(&spec.template) {
+            let exporter = spec.parameters.iter().find(|p| p.key == "StackName").map(|p| p.value.clone()).unwrap_or_default();
+            if !state.stacks.get(&exporter).is_some_and(|s| s.info.outputs.contains_key(&import)) {
+                return Err(AwsError::new("ValidationError", format!("No export named {exporter}:{import} found.")));
+            }
+        }
+        let held = state.held;
         let stack = Stack {
             info: StackInfo {
-                status: "CREATE_IN_PROGRESS".into(),
+                status: if held { "CREATE_PENDING" } else { "CREATE_IN_PROGRESS" }.into(),
                 reason: None,
                 parameters: spec.parameters.clone(),
                 outputs: BTreeMap::new(),
@@ -181,9 +272,12 @@ impl CloudFormation for FakeCloudFormation {
             events: Vec::new(),
             pending: VecDeque::new(),
             resources: resources(&spec.template),
+            outputs: output_names(&spec.template),
         };
         state.stacks.insert(spec.name.clone(), stack);
-        state.operate(&spec.name, "CREATE");
+        if !held {
+            state.operate(&spec.name, "CREATE");
+        }
         Ok(())
     }
 
@@ -218,6 +312,9 @@ impl CloudFormation for FakeCloudFormation {
     }
 
     async fn execute_change_set(&self, stack: &str, change_set: &str, token: &str) -> AwsResult<()> {
+        if self.state.lock().unwrap().executes_hang {
+            std::future::pending::<()>().await;
+        }
         let mut state = self.state.lock().unwrap();
         state.throttle(format!("execute_change_set {stack}"))?;
         if !state.tokens.insert(token.to_string()) {

@@ -6,8 +6,15 @@
 //! Every step first looks at what AWS already has, and every mutating call carries a
 //! token derived from the job and step, so a job resumed after a restart continues where
 //! it stopped and never creates anything twice.
+//!
+//! Jobs are claimed in the database with a lease (owner, expiry) that the owner renews while
+//! it works, so two processes on one database never run the same job at once, and a job of
+//! a process that died is taken over once its lease expires. On shutdown the engine takes
+//! no new steps, lets running ones reach a safe point (a wait between AWS calls) and hands
+//! their jobs back.
 
 pub mod feed;
+pub mod pin;
 mod stack;
 #[cfg(test)]
 mod fake;
@@ -17,9 +24,10 @@ use crate::db::{self, Db};
 use crate::templates::Templates;
 use app::model::{ClusterParameters, EnvironmentStatus, RequestInput, RequestStatus, StackInput, StackKind};
 use feed::Feed;
+use pin::Pinned;
 use sha2::{Digest, Sha256};
 use stack::{Outcome, StepError};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -30,6 +38,8 @@ pub struct Settings {
     pub poll: Duration,
     /// How long one stack may take before the deployment is failed.
     pub stack_timeout: Duration,
+    /// How long a claim on a job lasts without renewal.
+    pub lease: Duration,
 }
 
 pub struct Engine {
@@ -39,9 +49,14 @@ pub struct Engine {
     feed: Feed,
     settings: Settings,
     wake: Arc<Notify>,
-    running: Mutex<HashSet<i64>>,
+    /// This process's name on the leases it holds.
+    owner: String,
+    /// The jobs this process runs, to stop them on shutdown.
+    running: Mutex<HashMap<i64, tokio::task::AbortHandle>>,
     /// One lock per stack: two jobs never change the same stack at once.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Set once shutdown began: no new job or step starts.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The tag carrying the hash of the template a stack was last deployed with, so a changed
@@ -50,24 +65,25 @@ pub const TEMPLATE_TAG: &str = "berth:template-sha256";
 
 impl Engine {
     pub fn new(db: Db, cfn: Arc<dyn CloudFormation>, templates: Templates, feed: Feed, settings: Settings, wake: Arc<Notify>) -> Arc<Engine> {
-        Arc::new(Engine { db, cfn, templates, feed, settings, wake, running: Mutex::default(), locks: Mutex::default() })
+        let owner = format!("{}-{}", std::process::id(), hex::encode(rand::random::<[u8; 6]>()));
+        let stopping = tokio::sync::watch::Sender::new(false);
+        Arc::new(Engine { db, cfn, templates, feed, settings, wake, owner, running: Mutex::default(), locks: Mutex::default(), stopping })
     }
 
-    /// Runs the worker until the process ends: on start and whenever woken (a job was
-    /// queued) or every few seconds, it starts every unfinished job not already running.
+    /// Runs the worker until shutdown: on start and whenever woken (a job was queued) or
+    /// every few seconds, it claims and starts every unfinished job no process holds.
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
+        tracing::info!(owner = %engine.owner, "deployment worker started");
+        let idle = Duration::from_secs(5).min(self.settings.lease / 3);
         tokio::spawn(async move {
-            loop {
+            let mut stopping = engine.stopping.subscribe();
+            while !engine.is_stopping() {
                 match db::deployments::unfinished(&engine.db).await {
                     Ok(ids) => {
                         for id in ids {
-                            if engine.running.lock().expect("not poisoned").insert(id) {
-                                let engine = engine.clone();
-                                tokio::spawn(async move {
-                                    engine.run(id).await;
-                                    engine.running.lock().expect("not poisoned").remove(&id);
-                                });
+                            if let Err(e) = engine.claim_and_run(id).await {
+                                tracing::error!(deployment = id, error = %e, "cannot claim the deployment");
                             }
                         }
                     }
@@ -75,10 +91,98 @@ impl Engine {
                 }
                 tokio::select! {
                     _ = engine.wake.notified() => {},
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {},
+                    _ = tokio::time::sleep(idle) => {},
+                    _ = stopping.wait_for(|s| *s) => {},
                 }
             }
         })
+    }
+
+    /// Starts the job unless this process already runs it or another holds its lease.
+    async fn claim_and_run(self: &Arc<Self>, id: i64) -> Result<(), sqlx::Error> {
+        if self.is_stopping() || self.running.lock().expect("not poisoned").contains_key(&id) {
+            return Ok(());
+        }
+        if !db::deployments::claim(&self.db, id, &self.owner, &db::now(), &db::in_seconds(self.settings.lease.as_secs())).await? {
+            return Ok(());
+        }
+        tracing::info!("claimed deployment {id} (owner {})", self.owner);
+        let engine = self.clone();
+        let mut running = self.running.lock().expect("not poisoned");
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                _ = engine.run(id) => {}
+                _ = engine.keep_lease(id) => {
+                    tracing::warn!(deployment = id, "lost the lease on the deployment; another process has it now");
+                }
+            }
+            engine.running.lock().expect("not poisoned").remove(&id);
+            if let Err(e) = db::deployments::release(&engine.db, id, &engine.owner).await {
+                tracing::warn!(deployment = id, error = %e, "cannot hand the deployment back; its lease will expire");
+            }
+            tracing::info!("released deployment {id} (owner {})", engine.owner);
+        });
+        running.insert(id, task.abort_handle());
+        Ok(())
+    }
+
+    /// Renews the job's lease while it runs; returns when the lease is lost (the job was
+    /// taken over, or the database could not be reached for a whole lease).
+    async fn keep_lease(&self, id: i64) {
+        let lease = self.settings.lease;
+        let mut renewed = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            match db::deployments::renew(&self.db, id, &self.owner, &db::in_seconds(lease.as_secs())).await {
+                Ok(true) => renewed = tokio::time::Instant::now(),
+                Ok(false) => {
+                    if self.finished(id).await {
+                        // Finished: `run` is about to return on its own.
+                        std::future::pending::<()>().await
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(deployment = id, error = %e, "cannot renew the lease on the deployment");
+                    if renewed.elapsed() + lease / 3 >= lease {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn finished(&self, id: i64) -> bool {
+        matches!(db::deployments::get(&self.db, id).await, Ok(Some(job)) if job.status != "pending" && job.status != "running")
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once shutdown has begun.
+    async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|s| *s).await;
+    }
+
+    /// Stops taking jobs and steps, gives running steps up to `grace` to reach a safe point,
+    /// then stops what is still running and hands every job back for another process.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.send_replace(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.running.lock().expect("not poisoned").is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left: Vec<(i64, tokio::task::AbortHandle)> = self.running.lock().expect("not poisoned").drain().collect();
+        for (id, task) in left {
+            tracing::warn!(deployment = id, "the deployment step did not reach a safe point in time; stopping it");
+            task.abort();
+            if let Err(e) = db::deployments::release(&self.db, id, &self.owner).await {
+                tracing::warn!(deployment = id, error = %e, "cannot hand the deployment back; its lease will expire");
+            }
+        }
+        tracing::info!("deployment worker stopped");
     }
 
     fn lock_for(&self, stack: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -102,6 +206,12 @@ impl Engine {
             None => return Ok(()),
         };
         let decommission = job.kind == "decommission";
+        if let (false, Some(approved)) = (decommission, job.approved_digest.as_deref()) {
+            let now = Pinned::of(&self.templates, &env.parameters, &input, request.priority as u32);
+            if now.digest() != approved {
+                return self.changed_since_approval(&job, &now).await;
+            }
+        }
         if job.status == "pending" {
             let mut tx = db::begin_write(&self.db).await?;
             db::deployments::mark_running(&mut tx, id, &db::now()).await?;
@@ -125,6 +235,9 @@ impl Engine {
         let stacks = app::stacks::render(&env.parameters, &input, Some(request.priority as u32));
         let ctx = stack::Step { engine: self, deployment: id, request: job.request_id, environment: &env.name };
 
+        if self.is_stopping() {
+            return Ok(());
+        }
         let result = if decommission {
             ctx.delete(&stacks.service.stack_name).await
         } else {
@@ -132,9 +245,16 @@ impl Engine {
             let service = self.spec(StackKind::Service, &stacks.service, &env.name, job.request_id);
             match self.step(&ctx, StackKind::Cluster, &cluster, &env.name).await? {
                 Err(e) => Err(e),
-                Ok(_) => self.step(&ctx, StackKind::Service, &service, &env.name).await?,
+                Ok(_) => match ctx.outputs_ready(&cluster.name, &self.templates.imported_outputs()).await {
+                    Err(e) => Err(e),
+                    Ok(()) => self.step(&ctx, StackKind::Service, &service, &env.name).await?,
+                },
             }
         };
+        if matches!(result, Err(StepError::Stopped)) {
+            // Handed back unfinished: whoever takes the job resumes it from what AWS shows.
+            return Ok(());
+        }
         self.finish(&job, &request.environment, &input, &env.parameters, result).await
     }
 
@@ -149,7 +269,7 @@ impl Engine {
         let lock = self.lock_for(&spec.name);
         let _guard = lock.lock().await;
         let result = ctx.ensure(kind, spec).await;
-        if kind == StackKind::Cluster {
+        if kind == StackKind::Cluster && !matches!(result, Err(StepError::Stopped)) {
             let status = match &result {
                 Ok(_) => EnvironmentStatus::Ready,
                 Err(_) => EnvironmentStatus::Failed,
@@ -188,19 +308,24 @@ impl Engine {
         cluster: &ClusterParameters,
         result: Result<Outcome, StepError>,
     ) -> Result<(), sqlx::Error> {
+        // AWS is read before the write lock is taken: its answer can take as long as the
+        // SDK's retries, and every other writer (sign-ins, decisions) would wait that long.
+        let outputs = match &result {
+            Ok(_) if job.kind != "decommission" => Some(self.outputs(environment, input, cluster).await),
+            _ => None,
+        };
         let now = db::now();
         let mut tx = db::begin_write(&self.db).await?;
-        let (status, error) = match &result {
-            Ok(_) if job.kind == "decommission" => {
+        let (status, error) = match (&result, outputs) {
+            (Ok(_), None) => {
                 db::requests::set_status(&mut tx, job.request_id, RequestStatus::Decommissioned, None, &now).await?;
                 ("succeeded", None)
             }
-            Ok(_) => {
-                let outputs = self.outputs(environment, input, cluster).await;
+            (Ok(_), Some(outputs)) => {
                 db::requests::mark_deployed(&mut tx, job.request_id, job.revision, &outputs, &now).await?;
                 ("succeeded", None)
             }
-            Err(e) => {
+            (Err(e), _) => {
                 db::requests::set_status(&mut tx, job.request_id, RequestStatus::Failed, Some(&e.to_string()), &now).await?;
                 ("failed", Some(e.to_string()))
             }
@@ -225,6 +350,40 @@ impl Engine {
         .await?;
         tx.commit().await?;
         self.deployment_event(job.request_id, job.id, status, error.as_deref()).await
+    }
+
+    /// Stops a deployment whose stacks would differ from what its approver approved: nothing
+    /// is applied, the request goes back to review, and the difference is shown and audited.
+    async fn changed_since_approval(&self, job: &db::deployments::DeploymentRow, now: &Pinned) -> Result<(), sqlx::Error> {
+        let approved: Option<Pinned> = job.approved_stacks.as_deref().and_then(|j| serde_json::from_str(j).ok());
+        let differences = approved.map(|a| now.differences(&a)).unwrap_or_default();
+        let shown = if differences.is_empty() { "the rendered stacks differ".to_string() } else { differences.join("; ") };
+        let reason = format!("Changed since approval: {shown}. Nothing was applied; the change needs a new review.");
+        let at = db::now();
+        let mut tx = db::begin_write(&self.db).await?;
+        db::deployments::finish(&mut tx, job.id, "failed", Some(&reason), &at).await?;
+        db::requests::set_status(&mut tx, job.request_id, RequestStatus::PendingReview, Some(&reason), &at).await?;
+        db::audit::append(
+            &mut tx,
+            db::audit::Entry {
+                actor: "berth",
+                action: "deployment.changed_since_approval",
+                subject_type: "deployment",
+                subject_id: job.id.to_string(),
+                request_id: Some(job.request_id),
+                details: serde_json::json!({
+                    "revision": job.revision,
+                    "approved_digest": job.approved_digest,
+                    "digest": now.digest(),
+                    "differences": differences,
+                    "stacks": now.stacks,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        self.deployment_event(job.request_id, job.id, "failed", Some(&reason)).await
     }
 
     /// The service stack's outputs plus the API's public URL (load balancer + path).

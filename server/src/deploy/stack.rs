@@ -30,6 +30,9 @@ pub enum StepError {
     TimedOut { stack: String, minutes: u64, status: String },
     #[error("{0}")]
     Internal(String),
+    /// Berth is shutting down: the step stopped at a safe point and the job stays unfinished.
+    #[error("Berth stopped before the step was done")]
+    Stopped,
 }
 
 impl From<sqlx::Error> for StepError {
@@ -44,6 +47,12 @@ const UPDATING: &str = "UPDATING";
 const DELETING: &str = "DELETING";
 const CLEANING: &str = "DELETING_FAILED_CREATE";
 
+/// What became of the update a step recorded as started.
+enum Update {
+    Done,
+    NotRun,
+}
+
 pub struct Step<'a> {
     pub engine: &'a Engine,
     pub deployment: i64,
@@ -51,8 +60,17 @@ pub struct Step<'a> {
     pub environment: &'a str,
 }
 
-fn in_progress(status: &str) -> bool {
-    status.ends_with("_IN_PROGRESS")
+/// Whether the stack's last operation has ended, well or badly. Anything else (`*_IN_PROGRESS`,
+/// but also a stack CloudFormation has only registered so far, such as moto's
+/// `CREATE_PENDING`) is still moving: its parameters may be set while its resources and
+/// exports do not exist yet, so it is waited for, never taken as done.
+fn settled(status: &str) -> bool {
+    status.ends_with("_COMPLETE") || status.ends_with("_FAILED")
+}
+
+/// The statuses in which a stack's outputs are those of its current template.
+fn complete(status: &str) -> bool {
+    matches!(status, "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE")
 }
 
 /// "No updates are to be performed" comes in a few wordings.
@@ -86,6 +104,9 @@ impl Step<'_> {
 
     /// Creates, updates or leaves the stack so that it matches `spec`.
     pub async fn ensure(&self, kind: StackKind, spec: &StackSpec) -> Result<Outcome, StepError> {
+        if self.engine.is_stopping() {
+            return Err(StepError::Stopped);
+        }
         let k = kind.as_str();
         let name = spec.name.as_str();
         let recorded = db::deployments::stack(&self.engine.db, self.deployment, k).await?;
@@ -111,15 +132,28 @@ impl Step<'_> {
                         other => other.map_err(Self::refused(name))?,
                     }
                 }
-                Some(s) if in_progress(&s.status) => {
+                Some(s) if !settled(&s.status) => {
                     self.wait(deadline, name, &s.status).await?;
                 }
-                Some(s) if phase == CREATING => {
+                // A stack that differs from what this step asked for is not its create: another
+                // job or a person made it in between; it is then brought to `spec` as any other.
+                Some(s) if phase == CREATING && (unchanged(&s, spec) || !complete(&s.status)) => {
                     return self.judge(k, name, &s.status, &["CREATE_COMPLETE"], Outcome::Created, s.reason.as_deref()).await;
                 }
-                Some(s) if phase == UPDATING => {
-                    return self.judge(k, name, &s.status, &["UPDATE_COMPLETE"], Outcome::Updated, s.reason.as_deref()).await;
-                }
+                Some(s) if phase == UPDATING => match self.update_state(k, name, &s, spec).await? {
+                    Update::Done => {
+                        return self.judge(k, name, &s.status, &["UPDATE_COMPLETE"], Outcome::Updated, s.reason.as_deref()).await;
+                    }
+                    Update::NotRun => {
+                        // Recorded but never executed (Berth stopped in between), or gone
+                        // without running: the stack still runs what it ran before.
+                        if !self.update(kind, spec, deadline).await? {
+                            self.record(k, name, "UNCHANGED", Some("CloudFormation found nothing to change")).await?;
+                            return Ok(Outcome::Unchanged);
+                        }
+                        self.wait(deadline, name, &s.status).await?;
+                    }
+                },
                 Some(s) if s.status == "ROLLBACK_COMPLETE" => {
                     // A create that failed earlier leaves an empty stack that can only be deleted.
                     self.record(k, name, CLEANING, None).await?;
@@ -145,6 +179,30 @@ impl Step<'_> {
                     self.wait(deadline, name, &s.status).await?;
                 }
             }
+        }
+    }
+
+    /// Waits until the stack is complete and has every output in `required` (the cluster
+    /// stack, before a service stack that imports them is touched). Whatever a restart
+    /// interrupted, and whichever job brought the cluster stack there, a service step never
+    /// starts before the exports it imports exist.
+    pub async fn outputs_ready(&self, name: &str, required: &[String]) -> Result<(), StepError> {
+        if self.engine.is_stopping() {
+            return Err(StepError::Stopped);
+        }
+        let deadline = Instant::now() + self.engine.settings.stack_timeout;
+        loop {
+            let Some(info) = self.describe(deadline, name).await? else { continue };
+            let status = match info {
+                Some(s) if complete(&s.status) && required.iter().all(|k| s.outputs.contains_key(k)) => return Ok(()),
+                Some(s) if settled(&s.status) && !complete(&s.status) => {
+                    let reason = format!("the cluster stack is {}; service stacks wait for it to be complete", s.status);
+                    return Err(StepError::Failed { stack: name.into(), status: s.status, reason });
+                }
+                Some(s) => s.status,
+                None => "missing".to_string(),
+            };
+            self.wait(deadline, name, &status).await?;
         }
     }
 
@@ -181,6 +239,21 @@ impl Step<'_> {
             db::environments::set_status(&self.engine.db, self.environment, EnvironmentStatus::Deploying, None, &db::now()).await?;
         }
         Ok(())
+    }
+
+    /// Whether this step's update ran: never from the recorded phase alone (it is written
+    /// before ExecuteChangeSet is sent), but from the change set itself and the stack's last
+    /// operation.
+    async fn update_state(&self, k: &str, name: &str, stack: &StackInfo, spec: &StackSpec) -> Result<Update, StepError> {
+        let change_set = self.engine.cfn.describe_change_set(name, &self.token(k, "update")).await.map_err(Self::refused(name))?;
+        Ok(match change_set.as_ref().and_then(|c| c.execution_status.as_deref()) {
+            Some(status) if status.starts_with("EXECUTE_") => Update::Done,
+            Some(_) => Update::NotRun,
+            // CloudFormation removes a stack's change sets once one is executed: the stack
+            // then runs this step's parameters and template, or rolled back from them.
+            None if unchanged(stack, spec) || stack.status.contains("ROLLBACK") => Update::Done,
+            None => Update::NotRun,
+        })
     }
 
     /// Creates (or finds) this step's change set and executes it. `false` when
@@ -223,6 +296,9 @@ impl Step<'_> {
 
     /// Deletes the stack (decommissioning).
     pub async fn delete(&self, name: &str) -> Result<Outcome, StepError> {
+        if self.engine.is_stopping() {
+            return Err(StepError::Stopped);
+        }
         let k = StackKind::Service.as_str();
         let recorded = db::deployments::stack(&self.engine.db, self.deployment, k).await?;
         let started = recorded.as_ref().map(|r| r.started_at.clone()).unwrap_or_else(db::now);
@@ -235,7 +311,7 @@ impl Step<'_> {
                     self.record(k, name, "DELETE_COMPLETE", None).await?;
                     return Ok(Outcome::Deleted);
                 }
-                Some(s) if in_progress(&s.status) => self.wait(deadline, name, &s.status).await?,
+                Some(s) if !settled(&s.status) => self.wait(deadline, name, &s.status).await?,
                 Some(s) if requested && s.status == "DELETE_FAILED" => {
                     return self.judge(k, name, &s.status, &[], Outcome::Deleted, s.reason.as_deref()).await;
                 }
@@ -277,7 +353,12 @@ impl Step<'_> {
         Err(StepError::Failed { stack: name.into(), status: status.into(), reason })
     }
 
+    /// The safe point of every step: between AWS calls, with the phase reached recorded.
+    /// Shutdown stops the step here.
     async fn wait(&self, deadline: Instant, name: &str, status: &str) -> Result<(), StepError> {
+        if self.engine.is_stopping() {
+            return Err(StepError::Stopped);
+        }
         if Instant::now() >= deadline {
             return Err(StepError::TimedOut {
                 stack: name.into(),
@@ -285,8 +366,10 @@ impl Step<'_> {
                 status: status.into(),
             });
         }
-        tokio::time::sleep(self.engine.settings.poll).await;
-        Ok(())
+        tokio::select! {
+            _ = tokio::time::sleep(self.engine.settings.poll) => Ok(()),
+            _ = self.engine.stopped() => Err(StepError::Stopped),
+        }
     }
 
     /// Stores the stack's new events of this deployment (from shortly before it touched the

@@ -37,7 +37,7 @@ impl World {
     }
 
     fn engine(&self) -> Arc<Engine> {
-        let settings = Settings { poll: Duration::from_millis(1), stack_timeout: Duration::from_secs(5) };
+        let settings = Settings { poll: Duration::from_millis(1), stack_timeout: Duration::from_secs(5), lease: Duration::from_secs(30) };
         Engine::new(self.services.db.clone(), self.cfn.clone(), self.services.templates.clone(), self.services.feed.clone(), settings, self.services.wake.clone())
     }
 
@@ -181,7 +181,7 @@ async fn a_stack_that_never_settles_times_out() {
     let w = World::new().await;
     let id = w.approved("orders").await;
     w.cfn.stall(true);
-    let settings = Settings { poll: Duration::from_millis(5), stack_timeout: Duration::from_millis(200) };
+    let settings = Settings { poll: Duration::from_millis(5), stack_timeout: Duration::from_millis(200), lease: Duration::from_secs(30) };
     let engine = Engine::new(w.services.db.clone(), w.cfn.clone(), w.services.templates.clone(), w.services.feed.clone(), settings, w.services.wake.clone());
     w.run(&engine).await;
     let r = w.request(&id).await;
@@ -219,6 +219,169 @@ async fn a_restart_mid_deployment_resumes_without_creating_twice() {
     assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 1);
     let deployments = services::deployments::list(&w.services, &w.approver, &id).await.unwrap();
     assert_eq!(deployments.len(), 1);
+}
+
+/// The window of issue 15, point 0, hit on purpose: the first process sent the cluster
+/// stack's CreateStack and died while CloudFormation had only registered the stack (its
+/// parameters are set, its resources and exports do not exist yet). After the restart
+/// another job comes first: it must wait for the cluster stack, never create its service
+/// stack against exports that are not there.
+#[tokio::test]
+async fn after_a_restart_a_service_stack_waits_for_the_cluster_stacks_exports() {
+    let w = World::new().await;
+    let a = w.approved("orders").await;
+    let b = w.approved("users").await;
+    let jobs = db::deployments::unfinished(&w.services.db).await.unwrap();
+    w.cfn.hold_creates(true);
+    let first = w.engine();
+    let task = tokio::spawn({
+        let first = first.clone();
+        let job = jobs[0];
+        async move { first.run(job).await }
+    });
+    while w.cfn.status("berth-staging-cluster").as_deref() != Some("CREATE_PENDING") {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let second = w.engine();
+    let resumed_b = tokio::spawn({
+        let second = second.clone();
+        let job = jobs[1];
+        async move { second.run(job).await }
+    });
+    // Job b sees the registered stack for a while before CloudFormation gets on with it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    w.cfn.hold_creates(false);
+    resumed_b.await.unwrap();
+    w.run(&second).await;
+    for id in [&a, &b] {
+        let r = w.request(id).await;
+        assert_eq!(r.status, RequestStatus::Deployed, "{id}: {:?}", r.status_reason);
+    }
+    assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 1);
+    assert_eq!(w.cfn.count("create_stack berth-staging-users"), 1);
+}
+
+/// Issue 15, point 1: Berth records UPDATING, then dies before ExecuteChangeSet reaches
+/// CloudFormation. The stack still shows its previous UPDATE_COMPLETE; the resumed job must
+/// execute the change set, not take the old status for its own update.
+#[tokio::test]
+async fn an_update_interrupted_before_its_change_set_ran_is_executed_on_resume() {
+    let w = World::new().await;
+    let engine = w.engine();
+    let id = w.approved("orders").await;
+    w.run(&engine).await;
+    for image in ["nginx:2", "nginx:3"] {
+        let mut input = w.request(&id).await.parameters;
+        input.image_url = image.into();
+        services::requests::update(&w.services, &w.requester, &id, input).await.unwrap();
+        w.approve(&id).await;
+        if image == "nginx:2" {
+            w.run(&engine).await;
+            assert_eq!(w.cfn.status("berth-staging-orders").as_deref(), Some("UPDATE_COMPLETE"));
+        }
+    }
+    let job = db::deployments::unfinished(&w.services.db).await.unwrap()[0];
+    w.cfn.hang_executes(true);
+    let first = w.engine();
+    let task = tokio::spawn({
+        let first = first.clone();
+        async move { first.run(job).await }
+    });
+    while db::deployments::stack(&w.services.db, job, "service").await.unwrap().is_none_or(|s| s.status != "UPDATING") {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    task.abort();
+    let _ = task.await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(w.cfn.parameter("berth-staging-orders", "ImageUrl").as_deref(), Some("nginx:2"), "the change set did not run");
+
+    w.cfn.hang_executes(false);
+    w.run(&w.engine()).await;
+    let r = w.request(&id).await;
+    assert_eq!((r.status, r.deployed_revision), (RequestStatus::Deployed, Some(3)), "{:?}", r.status_reason);
+    assert_eq!(w.cfn.parameter("berth-staging-orders", "ImageUrl").as_deref(), Some("nginx:3"), "what runs is what was approved");
+}
+
+/// Issue 15, point 2: while Berth waits for a slow AWS answer at the end of a deployment,
+/// it holds no write lock: another writer gets in at once instead of failing with
+/// "database is locked" after the busy timeout.
+#[tokio::test]
+async fn a_slow_aws_answer_never_holds_the_database_write_lock() {
+    let w = World::new().await;
+    let id = w.approved("orders").await;
+    w.cfn.slow_describes_once_complete("berth-staging-orders");
+    let job = db::deployments::unfinished(&w.services.db).await.unwrap()[0];
+    let engine = w.engine();
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run(job).await }
+    });
+    while w.cfn.describes_waiting() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let write = async {
+        let mut tx = db::begin_write(&w.services.db).await?;
+        sqlx::query("UPDATE users SET display_name = 'Rita' WHERE username = 'rita'").execute(&mut *tx).await?;
+        tx.commit().await
+    };
+    let written = write.await;
+    w.cfn.answer_describes();
+    run.await.unwrap();
+    written.expect("another writer is not blocked while AWS is slow");
+    assert_eq!(w.request(&id).await.status, RequestStatus::Deployed);
+}
+
+/// Issue 15, point 4: the environment's parameters change between the approval and the
+/// run. The deployment applies nothing, the request asks for a new review naming the
+/// difference, and the audit trail holds both what was approved and what changed.
+#[tokio::test]
+async fn a_deployment_that_would_differ_from_its_approval_stops_and_asks_for_review() {
+    let w = World::new().await;
+    let id = w.approved("orders").await;
+    sqlx::query("UPDATE environments SET instance_type = 'm5.large' WHERE name = 'staging'").execute(&w.services.db).await.unwrap();
+    w.run(&w.engine()).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::PendingReview);
+    let reason = r.status_reason.unwrap();
+    assert!(reason.starts_with("Changed since approval") && reason.contains("InstanceType: \"t3.medium\" → \"m5.large\""), "{reason}");
+    assert_eq!(w.cfn.count("create_stack berth-staging-cluster"), 0, "nothing was applied");
+    let details: Vec<String> = sqlx::query_scalar("SELECT details FROM audit_log WHERE action IN ('request.approved', 'deployment.changed_since_approval') ORDER BY id")
+        .fetch_all(&w.services.db)
+        .await
+        .unwrap();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(details[0].contains("\"InstanceType\":\"t3.medium\"") && details[0].contains("digest"), "the approval keeps what it approved: {}", details[0]);
+    assert!(details[1].contains("m5.large"), "{}", details[1]);
+
+    // Approving what would now run deploys it.
+    w.approve(&id).await;
+    w.run(&w.engine()).await;
+    assert_eq!(w.request(&id).await.status, RequestStatus::Deployed);
+    assert_eq!(w.cfn.parameter("berth-staging-cluster", "InstanceType").as_deref(), Some("m5.large"));
+}
+
+/// The same when Berth is upgraded with a new template between approval and run.
+#[tokio::test]
+async fn a_new_template_after_approval_is_not_applied_without_review() {
+    let w = World::new().await;
+    let id = w.approved("orders").await;
+    let dir = tempfile::tempdir().unwrap();
+    let templates = Templates::load(None).unwrap();
+    std::fs::write(dir.path().join("cluster.yaml"), templates.body(StackKind::Cluster)).unwrap();
+    std::fs::write(dir.path().join("service.yaml"), format!("{}\n# upgraded\n", templates.body(StackKind::Service))).unwrap();
+    let upgraded = Templates::load(Some(dir.path())).unwrap();
+    let settings = Settings { poll: Duration::from_millis(1), stack_timeout: Duration::from_secs(5), lease: Duration::from_secs(30) };
+    let engine = Engine::new(w.services.db.clone(), w.cfn.clone(), upgraded, w.services.feed.clone(), settings, w.services.wake.clone());
+    w.run(&engine).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::PendingReview);
+    assert!(r.status_reason.unwrap().contains("berth-staging-orders: the template changed"));
+    assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 0);
 }
 
 #[tokio::test]

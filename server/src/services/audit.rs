@@ -1,11 +1,14 @@
 //! The audit log as people and tools read it: who may see which rows, the filters, pages,
-//! the streamed export, and the verification of the hash chain.
+//! the streamed export, the verification of the hash chain, its signatures and checkpoints,
+//! and the signing key's configuration.
 
 use super::{decode_cursor, encode_cursor, require_admin, Services};
-use crate::db::audit::{self as log, AuditRow, Viewer, GENESIS};
+use crate::config::Config;
+use crate::db::audit::{self as log, AuditKey, AuditRow, CheckpointRow, Viewer, GENESIS};
 use crate::error::{Error, Result};
 use app::error::AppError;
-use app::model::{AuditEntry, AuditFilter, ChainBreak, ChainStatus, FieldError, Page, User};
+use app::model::{AuditEntry, AuditFilter, ChainBreak, ChainProblem, ChainStatus, FieldError, Page, User};
+use std::path::{Path, PathBuf};
 use futures::{future, stream, Stream, StreamExt, TryStreamExt};
 use std::borrow::Cow;
 use time::format_description::well_known::Rfc3339;
@@ -135,11 +138,153 @@ fn entry(row: AuditRow) -> AuditEntry {
 /// `berth audit verify` all give.
 /// Walks the whole log now: the operator's `audit verify` and the API's explicit check.
 pub async fn verify(s: &Services, actor: &User) -> Result<ChainStatus> {
+    verify_with(s, actor, &[]).await
+}
+
+/// `verify`, also against checkpoints exported out of the database (`berth audit verify
+/// --checkpoints FILE`).
+pub async fn verify_with(s: &Services, actor: &User, exported: &[CheckpointRow]) -> Result<ChainStatus> {
     require_admin(actor)?;
     let walked = walk(s, Checkpoint::start()).await?;
-    let status = walked.status();
+    let status = complete(s, walked.status(), exported).await?;
     *s.chain.0.lock().await = Some(walked);
     Ok(status)
+}
+
+/// Writes a signed checkpoint of the log now (`berth audit checkpoint`).
+pub async fn checkpoint(s: &Services, actor: &User) -> Result<CheckpointRow> {
+    require_admin(actor)?;
+    let key = log::key().ok_or_else(|| AppError::Conflict("The audit log has no signing key".into()))?;
+    let mut tx = crate::db::begin_write(&s.db).await?;
+    let written = log::checkpoint(&mut tx, key).await?;
+    tx.commit().await?;
+    written.ok_or_else(|| AppError::Conflict("The audit log is empty: there is nothing to checkpoint yet".into()).into())
+}
+
+/// Checkpoints exported as JSON lines (one per checkpoint), as `berth audit checkpoint
+/// --export` writes them; a missing file holds none.
+pub fn read_exported(path: &Path) -> std::io::Result<Vec<CheckpointRow>> {
+    let text = match std::fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other?,
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))))
+        .collect()
+}
+
+/// Appends a checkpoint to the operator's export file.
+pub fn export_checkpoint(path: &Path, checkpoint: &CheckpointRow) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    writeln!(file, "{}", serde_json::to_string(checkpoint).expect("a checkpoint serializes"))
+}
+
+/// A walked chain that checks out is not yet a complete log: rows cut off its end leave a
+/// valid chain. The checkpoints (in the database, the configured export file and those
+/// given) and the id counter say how long it was.
+async fn complete(s: &Services, status: ChainStatus, exported: &[CheckpointRow]) -> Result<ChainStatus> {
+    if status.broken.is_some() {
+        return Ok(status);
+    }
+    let mut checkpoints = log::checkpoints(&s.db).await?;
+    if let Some(path) = &s.config.audit_checkpoint_file {
+        checkpoints.extend(read_exported(path).map_err(|e| AppError::Conflict(format!("Cannot read the checkpoint file: {e}")))?);
+    }
+    checkpoints.extend_from_slice(exported);
+    let broken = |id: i64, kind: ChainProblem, expected: &str, stored: &str, reason: String| ChainStatus {
+        broken: Some(ChainBreak { id: id.to_string(), expected_hash: expected.into(), stored_hash: stored.into(), reason, kind }),
+        ..status.clone()
+    };
+    if let Some(key) = log::key() {
+        if let Some(c) = checkpoints.iter().find(|c| c.signature != key.sign_checkpoint(&c.body)) {
+            let reason = format!(
+                "the checkpoint of {} (row {}, {} rows) is not signed with this installation's audit key: it was forged or altered",
+                c.body.at, c.body.last_id, c.body.row_count
+            );
+            return Ok(broken(c.body.last_id, ChainProblem::ForgedCheckpoint, &c.body.last_hash, &c.body.last_hash, reason));
+        }
+    }
+    if let Some(c) = checkpoints.iter().max_by_key(|c| (c.body.last_id, c.body.row_count)) {
+        let found = log::coverage(&s.db, c.body.last_id, c.body.row_count).await?;
+        if let Some(missing) = found.first_missing {
+            let reason = format!(
+                "truncated: the signed checkpoint of {} says the log had {} rows up to row {}; it now has {} rows up to there, and row {missing} is missing",
+                c.body.at, c.body.row_count, c.body.last_id, found.rows
+            );
+            return Ok(broken(missing, ChainProblem::Truncated, &c.body.last_hash, found.hash.as_deref().unwrap_or(""), reason));
+        }
+        if found.hash.as_deref() != Some(c.body.last_hash.as_str()) {
+            let reason = format!("row {}'s hash is not the one the checkpoint of {} signed: the chain was hashed again", c.body.last_id, c.body.at);
+            return Ok(broken(c.body.last_id, ChainProblem::Rehashed, &c.body.last_hash, found.hash.as_deref().unwrap_or(""), reason));
+        }
+    }
+    let (given, last) = log::ids_given(&s.db).await?;
+    if given > last {
+        let reason = format!("truncated: the log gave out ids up to {given} (ids are never reused) but ends at row {last}: rows were cut off its end");
+        return Ok(broken(last + 1, ChainProblem::Truncated, "", "", reason));
+    }
+    Ok(status)
+}
+
+/// Where the key that signs the audit log comes from, first found wins: `audit_key`
+/// (`BERTH_AUDIT_KEY`), `audit_key_file` (`BERTH_AUDIT_KEY_FILE`), else a key generated on
+/// first use into a file beside the database (`<database file>.audit-key`, owner-only
+/// permissions). The key never lives in the database: someone with the database file
+/// alone cannot sign a rewritten log.
+pub fn load_key(config: &Config) -> std::result::Result<AuditKey, KeyError> {
+    if let Some(key) = config.audit_key.as_deref().filter(|k| !k.is_empty()) {
+        return checked(key.trim(), "audit_key");
+    }
+    if let Some(path) = &config.audit_key_file {
+        let text = std::fs::read_to_string(path).map_err(|e| KeyError::Read(path.clone(), e))?;
+        return checked(text.trim(), &path.display().to_string());
+    }
+    let Some(path) = beside_database(&config.database_url) else {
+        tracing::warn!("the database is in memory: the audit log is signed with a key that lives only as long as this process");
+        return Ok(AuditKey::new(&rand::random::<[u8; 32]>()));
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => checked(text.trim(), &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let key = hex::encode(rand::random::<[u8; 32]>());
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| KeyError::Read(path.clone(), e))?;
+            file.write_all(key.as_bytes()).map_err(|e| KeyError::Read(path.clone(), e))?;
+            tracing::info!("generated the audit log's signing key in {}; keep a copy apart from the database", path.display());
+            checked(&key, &path.display().to_string())
+        }
+        Err(e) => Err(KeyError::Read(path, e)),
+    }
+}
+
+fn checked(key: &str, source: &str) -> std::result::Result<AuditKey, KeyError> {
+    if key.chars().count() < 16 {
+        return Err(KeyError::TooShort(source.to_string()));
+    }
+    Ok(AuditKey::new(key.as_bytes()))
+}
+
+/// `sqlite://data/berth.db?mode=rwc` → `data/berth.db.audit-key`; `None` for an in-memory database.
+fn beside_database(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(format!("{path}.audit-key")))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read or create the audit key file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("the audit key from {0} is too short: use at least 16 characters")]
+    TooShort(String),
 }
 
 /// The chain's state for the audit page, which admins open often: a full walk of a large
@@ -153,7 +298,7 @@ pub async fn chain_state(s: &Services, actor: &User) -> Result<ChainStatus> {
         _ => Checkpoint::start(),
     };
     let walked = walk(s, from).await?;
-    let status = walked.status();
+    let status = complete(s, walked.status(), &[]).await?;
     *cache = Some(walked);
     Ok(status)
 }
@@ -190,8 +335,9 @@ async fn walk(s: &Services, mut from: Checkpoint) -> Result<Checkpoint> {
         return Ok(from);
     }
     let mut rows = std::pin::pin!(log::stream(&s.db, log::Filter { after_id: Some(from.last_id), ..Default::default() }));
+    let key = log::key();
     while let Some(row) = rows.try_next().await? {
-        if let Err(broken) = from.chain.follow(&row) {
+        if let Err(broken) = from.chain.follow(&row, key) {
             from.broken = Some(broken);
             break;
         }
@@ -203,35 +349,52 @@ async fn walk(s: &Services, mut from: Checkpoint) -> Result<Checkpoint> {
 /// A walk along the log in id order. Each row must name the hash of the row before it as
 /// its `prev_hash`, and its hash must cover its own content and that link: so an edited
 /// row, a removed row and rows put in another order all break the walk.
+/// With a key, each row's signature must also match its hash: a chain hashed again after
+/// a change, by someone without the key, fails there. Rows from before the log was signed
+/// carry none; once a signed row was seen, every later row must be signed.
 #[derive(Clone)]
 struct Chain {
     prev_hash: String,
     verified_rows: u64,
+    signed: bool,
 }
 
 impl Default for Chain {
     fn default() -> Self {
-        Chain { prev_hash: GENESIS.to_string(), verified_rows: 0 }
+        Chain { prev_hash: GENESIS.to_string(), verified_rows: 0, signed: false }
     }
 }
 
 impl Chain {
-    fn follow(&mut self, row: &AuditRow) -> Result<(), ChainBreak> {
+    fn follow(&mut self, row: &AuditRow, key: Option<&AuditKey>) -> Result<(), ChainBreak> {
         let expected = row.chained_to(&self.prev_hash).hash();
-        let reason = if row.prev_hash != self.prev_hash {
-            "it does not link to the row before it: a row was removed, added or moved there, or its prev_hash was changed"
+        let (kind, reason) = if row.prev_hash != self.prev_hash {
+            (ChainProblem::Unlinked, "it does not link to the row before it: a row was removed, added or moved there, or its prev_hash was changed")
         } else if row.hash != expected {
-            "its content or its hash was changed after it was written"
+            (ChainProblem::Edited, "its content or its hash was changed after it was written")
         } else {
-            self.prev_hash.clone_from(&row.hash);
-            self.verified_rows += 1;
-            return Ok(());
+            match (row.signature.as_deref(), key) {
+                (Some(signature), Some(key)) if signature != key.sign_row(&row.hash) => (
+                    ChainProblem::Rehashed,
+                    "its hash checks out but its signature does not: the chain was hashed again after a change, without the audit key",
+                ),
+                (None, Some(_)) if self.signed => {
+                    (ChainProblem::Rehashed, "it carries no signature though the rows before it do: the chain was rewritten without the audit key")
+                }
+                (signature, _) => {
+                    self.signed |= signature.is_some();
+                    self.prev_hash.clone_from(&row.hash);
+                    self.verified_rows += 1;
+                    return Ok(());
+                }
+            }
         };
         Err(ChainBreak {
             id: row.id.to_string(),
             expected_hash: expected,
             stored_hash: row.hash.clone(),
             reason: reason.to_string(),
+            kind,
         })
     }
 
@@ -377,6 +540,7 @@ mod tests {
                 details: format!(r#"{{"revision":{id}}}"#),
                 prev_hash,
                 hash: String::new(),
+                signature: None,
             };
             row.hash = row.chained_to(&row.prev_hash).hash();
             rows.push(row);
@@ -385,9 +549,13 @@ mod tests {
     }
 
     fn walk(rows: &[AuditRow]) -> ChainStatus {
+        walk_signed(rows, None)
+    }
+
+    fn walk_signed(rows: &[AuditRow], key: Option<&AuditKey>) -> ChainStatus {
         let mut chain = Chain::default();
         for row in rows {
-            if let Err(broken) = chain.follow(row) {
+            if let Err(broken) = chain.follow(row, key) {
                 return chain.status(Some(broken));
             }
         }
@@ -469,6 +637,60 @@ mod tests {
         rows[2] = AuditRow { id: 3, ..fourth };
         rows[3] = AuditRow { id: 4, ..third };
         assert_eq!(walk(&rows).broken.expect("detected").id, "3");
+    }
+
+    fn signed(rows: &mut [AuditRow], key: &AuditKey) {
+        for row in rows {
+            row.signature = Some(key.sign_row(&row.hash));
+        }
+    }
+
+    /// Someone with the database but not the key edits a row and hashes the chain again
+    /// from there: every link and hash checks out, the signature of the edited row does not.
+    #[test]
+    fn a_chain_hashed_again_without_the_key_fails_at_the_first_rewritten_row() {
+        let key = AuditKey::new(b"a key of at least sixteen bytes");
+        let mut rows = log_of(5);
+        signed(&mut rows, &key);
+        assert_eq!(walk_signed(&rows, Some(&key)).broken, None);
+        rows[2].details = r#"{"revision":99}"#.into();
+        for i in 2..rows.len() {
+            rows[i].prev_hash = rows[i - 1].hash.clone();
+            rows[i].hash = rows[i].chained_to(&rows[i].prev_hash).hash();
+        }
+        assert_eq!(walk(&rows).broken, None, "the chain alone cannot tell");
+        let broken = walk_signed(&rows, Some(&key)).broken.expect("detected");
+        assert_eq!((broken.id.as_str(), broken.kind), ("3", ChainProblem::Rehashed));
+        // Dropping the signatures from there on is no way out either.
+        for row in &mut rows[2..] {
+            row.signature = None;
+        }
+        assert_eq!(walk_signed(&rows, Some(&key)).broken.expect("detected").id, "3");
+        // Rows from before signing existed need none.
+        let mut old = log_of(3);
+        signed(&mut old[1..], &key);
+        assert_eq!(walk_signed(&old, Some(&key)).broken, None);
+    }
+
+    #[test]
+    fn the_key_file_sits_beside_the_database() {
+        assert_eq!(beside_database("sqlite://data/berth.db?mode=rwc"), Some(PathBuf::from("data/berth.db.audit-key")));
+        assert_eq!(beside_database("sqlite:/var/lib/berth.db"), Some(PathBuf::from("/var/lib/berth.db.audit-key")));
+        assert_eq!(beside_database("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn a_generated_key_is_kept_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { database_url: format!("sqlite://{}", dir.path().join("b.db").display()), ..Config::default() };
+        let first = load_key(&config).unwrap();
+        let file = dir.path().join("b.db.audit-key");
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(load_key(&config).unwrap().sign_row("x"), first.sign_row("x"), "the same key next time");
+        let given = Config { audit_key: Some("from the configuration file".into()), ..config.clone() };
+        assert_ne!(load_key(&given).unwrap().sign_row("x"), first.sign_row("x"));
+        assert!(matches!(load_key(&Config { audit_key: Some("short".into()), ..config }), Err(KeyError::TooShort(_))));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::requests::{may_act_for_team, may_decide, visible};
 use super::{parse_id, Services};
 use crate::db::{self, audit, requests::RequestRecord, Tx};
+use crate::deploy::pin::Pinned;
 use crate::error::Result;
 use app::error::AppError;
 use app::model::*;
@@ -90,9 +91,17 @@ pub async fn decide(s: &Services, actor: &User, id: &str, decision: Decision) ->
     };
     check_revision(&r, revision)?;
     db::requests::set_status(&mut tx, r.id, next, None, &now).await?;
+    let mut details = json!({"revision": r.revision, "before": status, "after": next, "comment": body});
     if kind == NoteKind::Approved {
         let job = if decommission { "decommission" } else { "deploy" };
-        let deployment = db::deployments::insert(&mut tx, r.id, r.revision, job, &now).await?;
+        // What this approval lets run, pinned to the job and kept in the audit trail.
+        let pinned = if decommission { None } else { Some(pin(&mut tx, s, &r).await?) };
+        let approved = pinned.as_ref().map(|p| (p.digest(), p.to_json()));
+        let deployment =
+            db::deployments::insert(&mut tx, r.id, r.revision, job, approved.as_ref().map(|(d, j)| (d.as_str(), j.as_str())), &now).await?;
+        if let Some(p) = &pinned {
+            details["approved"] = json!({"digest": p.digest(), "stacks": p.stacks});
+        }
         audit::append(
             &mut tx,
             audit::Entry {
@@ -101,16 +110,24 @@ pub async fn decide(s: &Services, actor: &User, id: &str, decision: Decision) ->
                 subject_type: "deployment",
                 subject_id: deployment.to_string(),
                 request_id: Some(r.id),
-                details: json!({"revision": r.revision, "kind": job}),
+                details: json!({"revision": r.revision, "kind": job, "approved_digest": approved.map(|a| a.0)}),
             },
         )
         .await?;
     }
     let action = format!("request.{}", kind.as_str());
-    note(&mut tx, actor, &r, kind, &body, &action, json!({"revision": r.revision, "before": status, "after": next, "comment": body})).await?;
+    note(&mut tx, actor, &r, kind, &body, &action, details).await?;
     tx.commit().await?;
     s.wake.notify_one();
     super::requests::get(s, actor, id).await
+}
+
+/// Both stacks of the request's current revision as they would be deployed now.
+async fn pin(tx: &mut Tx, s: &Services, r: &RequestRecord) -> Result<Pinned> {
+    let env = db::environments::get(&mut **tx, &r.environment)
+        .await?
+        .ok_or_else(|| AppError::Conflict(format!("The environment {} no longer exists", r.environment)))?;
+    Ok(Pinned::of(&s.templates, &env.parameters, &r.input()?, r.priority as u32))
 }
 
 pub async fn comment(s: &Services, actor: &User, id: &str, body: &str) -> Result<Note> {
@@ -154,7 +171,9 @@ pub async fn retry(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
         return Err(AppError::Conflict("A deployment of this request is already running".into()).into());
     }
     let now = db::now();
-    let deployment = db::deployments::insert(&mut tx, r.id, last.revision, &last.kind, &now).await?;
+    // A retry runs what was approved, nothing else: it keeps the approval's pin.
+    let approved = last.approved_digest.as_deref().zip(last.approved_stacks.as_deref());
+    let deployment = db::deployments::insert(&mut tx, r.id, last.revision, &last.kind, approved, &now).await?;
     let next = if last.kind == "decommission" { RequestStatus::Decommissioning } else { RequestStatus::Approved };
     db::requests::set_status(&mut tx, r.id, next, None, &now).await?;
     note(&mut tx, actor, &r, NoteKind::Retried, "", "deployment.retry", json!({"revision": last.revision, "deployment": deployment, "kind": last.kind})).await?;
