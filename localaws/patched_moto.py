@@ -1,18 +1,32 @@
-"""moto_server with the one moto fix that no proxy can make from outside.
+"""moto_server with the moto fixes that no proxy can make from outside.
 
-localaws starts moto through this file (same arguments as `moto_server`). moto 5.2.5's
+localaws and the tests start moto through this file (same arguments as `moto_server`).
+
+1. moto 5.2.5's
 CloudFormation *update* of an AWS::ECS::TaskDefinition registers the new revision from the
 template's PascalCase properties without the PascalCase -> camelCase conversion its *create*
 does: the new revision has no container name, image or port mappings (DescribeTaskDefinition
 shows `cpu: 0, portMappings: []`), and because the comparison with the old revision never
 matches, every stack update registers a new revision even when nothing changed. The fix below
-is moto's own create path applied to update. Everything else is stock moto.
+is moto's own create path applied to update.
+2. `!Ref AWS::NoValue` as an item of a list (an optional environment variable, security group
+   rule or load balancer attribute) removes the item on AWS; moto keeps a null item.
+3. CloudFormation resource types Berth's templates use that moto's API has but its
+   CloudFormation does not (moto would silently skip them): `AWS::ECS::CapacityProvider`,
+   `AWS::ECS::ClusterCapacityProviderAssociations`, `AWS::ApplicationAutoScaling::ScalableTarget`
+   and `ScalingPolicy`; and the target group's `TargetGroupFullName` attribute. Each is created
+   through moto's own API backend, as the ECS and Application Auto Scaling APIs would.
+Everything else is stock moto.
 """
 
 import sys
 
+from moto.applicationautoscaling import models as aas_models
+from moto.cloudformation import parsing
+from moto.core.common_models import BaseModel, CloudFormationModel
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.ecs import models as ecs_models
+from moto.elbv2 import models as elbv2_models
 from moto.server import main
 
 
@@ -38,6 +52,205 @@ def update_task_definition_from_cloudformation(cls, original_resource, new_resou
 
 
 ecs_models.TaskDefinition.update_from_cloudformation_json = classmethod(update_task_definition_from_cloudformation)
+
+_clean_json = parsing.clean_json
+
+
+def clean_json(resource_json, resources_map):
+    cleaned = _clean_json(resource_json, resources_map)
+    if isinstance(resource_json, list):
+        return [item for item in cleaned if item is not None]
+    return cleaned
+
+
+parsing.clean_json = clean_json
+
+
+def _camel(properties: dict) -> dict:
+    return remap_nested_keys(properties, pascal_to_camelcase)
+
+
+class _Resource:
+    """A resource moto's CloudFormation lacks, made through moto's API backend. Each concrete
+    class names CloudFormationModel as a direct base: moto finds models as its direct
+    subclasses, and files each under the service named in its module."""
+
+    def __init__(self, physical_resource_id: str, properties: dict):
+        self.physical_resource_id = physical_resource_id
+        self.properties = properties
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):
+        cls.delete_from_cloudformation_json(original_resource.physical_resource_id, original_resource.properties,
+                                            account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+
+class CapacityProvider(_Resource, CloudFormationModel, BaseModel):
+    __module__ = "moto.ecs.models"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ECS::CapacityProvider"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        backend = ecs_models.ecs_backends[account_id][region_name]
+        backend.create_capacity_provider(resource_name, _camel(properties["AutoScalingGroupProvider"]),
+                                         properties.get("Tags"))
+        return cls(resource_name, properties)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):
+        # Updated in place, like ECS's UpdateCapacityProvider: the name stays.
+        provider = ecs_models.ecs_backends[account_id][region_name].capacity_providers[original_resource.physical_resource_id]
+        provider.auto_scaling_group_provider = provider._prepare_asg_provider(
+            _camel(cloudformation_json["Properties"]["AutoScalingGroupProvider"]))
+        original_resource.properties = cloudformation_json["Properties"]
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        ecs_models.ecs_backends[account_id][region_name].capacity_providers.pop(resource_name, None)
+
+
+class ClusterCapacityProviderAssociations(_Resource, CloudFormationModel, BaseModel):
+    __module__ = "moto.ecs.models"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ECS::ClusterCapacityProviderAssociations"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        cluster = properties["Cluster"]
+        cluster = getattr(cluster, "name", cluster)
+        backend = ecs_models.ecs_backends[account_id][region_name]
+        backend.put_cluster_capacity_providers(cluster, properties.get("CapacityProviders", []),
+                                               _camel(properties.get("DefaultCapacityProviderStrategy", [])))
+        return cls(cluster, properties)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        backend = ecs_models.ecs_backends[account_id][region_name]
+        if resource_name in backend.clusters:
+            backend.put_cluster_capacity_providers(resource_name, [], [])
+
+
+def _aas(account_id, region_name):
+    return aas_models.applicationautoscaling_backends[account_id][region_name]
+
+
+class ScalableTarget(_Resource, CloudFormationModel, BaseModel):
+    __module__ = "moto.applicationautoscaling.models"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApplicationAutoScaling::ScalableTarget"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        _aas(account_id, region_name).register_scalable_target(
+            p["ServiceNamespace"], p["ResourceId"], p["ScalableDimension"], int(p["MinCapacity"]),
+            int(p["MaxCapacity"]), p.get("RoleARN"), p.get("SuspendedState"))
+        # The id CloudFormation gives a scalable target: resource|dimension|namespace.
+        return cls(f"{p['ResourceId']}|{p['ScalableDimension']}|{p['ServiceNamespace']}", p)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        resource_id, dimension, namespace = resource_name.split("|")
+        try:
+            _aas(account_id, region_name).deregister_scalable_target(namespace, resource_id, dimension)
+        except Exception:  # already gone
+            pass
+
+
+class ScalingPolicy(_Resource, CloudFormationModel, BaseModel):
+    __module__ = "moto.applicationautoscaling.models"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApplicationAutoScaling::ScalingPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        if "ScalingTargetId" in p:
+            resource_id, dimension, namespace = p["ScalingTargetId"].split("|")
+        else:
+            resource_id, dimension, namespace = p["ResourceId"], p["ScalableDimension"], p["ServiceNamespace"]
+        # As the API passes it: the configuration itself.
+        body = p.get("TargetTrackingScalingPolicyConfiguration") or p.get("StepScalingPolicyConfiguration") or {}
+        policy = _aas(account_id, region_name).put_scaling_policy(
+            p["PolicyName"], namespace, resource_id, dimension, body, p.get("PolicyType"))
+        return cls(policy.policy_arn, p)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        policies = _aas(account_id, region_name).policies
+        for key in [k for k, policy in policies.items() if policy.policy_arn == resource_name]:
+            del policies[key]
+
+
+_target_group_attribute = getattr(elbv2_models.FakeTargetGroup, "get_cfn_attribute", None)
+
+
+def target_group_attribute(self, attribute_name):
+    if attribute_name == "TargetGroupFullName":
+        return self.arn.split(":", 5)[5]
+    if _target_group_attribute is None:
+        raise NotImplementedError(f'"Fn::GetAtt" : [ "{{0}}" , "{attribute_name}" ]"')
+    return _target_group_attribute(self, attribute_name)
+
+
+elbv2_models.FakeTargetGroup.get_cfn_attribute = target_group_attribute
+
+_load_balancer_attribute = elbv2_models.FakeLoadBalancer.get_cfn_attribute
+
+
+def load_balancer_attribute(self, attribute_name):
+    if attribute_name == "LoadBalancerFullName":
+        return self.arn.split(":loadbalancer/", 1)[1]
+    return _load_balancer_attribute(self, attribute_name)
+
+
+elbv2_models.FakeLoadBalancer.get_cfn_attribute = load_balancer_attribute
+
+_create_load_balancer = elbv2_models.FakeLoadBalancer.create_from_cloudformation_json.__func__
+
+
+def create_load_balancer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """moto's create, then the LoadBalancerAttributes it ignores, as ModifyLoadBalancerAttributes sets them."""
+    balancer = _create_load_balancer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    attributes = cloudformation_json["Properties"].get("LoadBalancerAttributes", [])
+    known = {a["Key"]: a["Value"] for a in attributes if a["Key"] in elbv2_models.FakeLoadBalancer.VALID_ATTRS}
+    if known:
+        elbv2_models.elbv2_backends[account_id][region_name].modify_load_balancer_attributes(balancer.arn, known)
+    return balancer
+
+
+elbv2_models.FakeLoadBalancer.create_from_cloudformation_json = classmethod(create_load_balancer)
+
+# The model list is cached on first use; the models above must be in it.
+for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+    cached.cache_clear()
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -1,4 +1,6 @@
-//! A local AWS: one moto server per test, on a free loopback port.
+//! A local AWS: one moto server per test, on a free loopback port. It is moto with the fixes
+//! of `localaws/patched_moto.py` (resource types moto's CloudFormation lacks), the same
+//! moto localaws runs.
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -15,15 +17,18 @@ pub const REGION: &str = "us-east-1";
 impl Moto {
     pub async fn start() -> Result<Moto> {
         let port = super::free_port();
-        let server = std::env::var_os("MOTO_SERVER")
+        // The venv's Python (scripts/ensure-tools creates it with moto).
+        let python = std::env::var_os("LOCALAWS_PYTHON")
             .map(PathBuf::from)
-            .unwrap_or_else(|| super::workspace().join(".venv/bin/moto_server"));
-        let child = Command::new(&server)
+            .unwrap_or_else(|| super::workspace().join(".venv/bin/python"));
+        let server = super::workspace().join("localaws/patched_moto.py");
+        let child = Command::new(&python)
+            .arg(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {} (scripts/ensure-tools installs it)", server.display()))?;
+            .with_context(|| format!("starting {} {} (scripts/ensure-tools installs moto)", python.display(), server.display()))?;
         let moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
