@@ -16,15 +16,32 @@ is moto's own create path applied to update.
    `AWS::ECS::ClusterCapacityProviderAssociations`, `AWS::ApplicationAutoScaling::ScalableTarget`
    and `ScalingPolicy`; and the target group's `TargetGroupFullName` attribute. Each is created
    through moto's own API backend, as the ECS and Application Auto Scaling APIs would.
+4. A security group whose rules change is updated in place, as on AWS (moto deletes it and
+   makes a new one, which strands every launch template and group that names its id).
+   Inline ingress rules are added; rules dropped from the template stay (moto keeps no
+   record of which rules were inline).
+5. The load balancer's `LoadBalancerAttributes` (moto's CloudFormation ignores them) are
+   set as ModifyLoadBalancerAttributes sets them, on create and update.
+6. A stack update of a resource whose type moto cannot update (the load balancer) keeps the
+   resource; moto forgets it, and every `!GetAtt` of it then fails.
+7. Executing an update change set makes the stack what the change set says, as on AWS: its
+   parameters, tags, template outputs and exports (moto applies the resources only, so the
+   stack kept its old parameters and a new export could not be imported).
+8. A resource whose `Condition` is false is not a resource of the stack (moto lists it as an
+   empty entry, without a type or logical id).
 Everything else is stock moto.
 """
 
 import sys
 
 from moto.applicationautoscaling import models as aas_models
+from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.core.common_models import BaseModel, CloudFormationModel
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+from moto.ec2.exceptions import InvalidPermissionDuplicateError
+from moto.ec2.models import ec2_backends
+from moto.ec2.models import security_groups as sg_models
 from moto.ecs import models as ecs_models
 from moto.elbv2 import models as elbv2_models
 from moto.server import main
@@ -247,6 +264,95 @@ def create_load_balancer(cls, resource_name, cloudformation_json, account_id, re
 
 
 elbv2_models.FakeLoadBalancer.create_from_cloudformation_json = classmethod(create_load_balancer)
+
+
+def update_load_balancer(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    attributes = cloudformation_json["Properties"].get("LoadBalancerAttributes", [])
+    known = {a["Key"]: a["Value"] for a in attributes if a["Key"] in elbv2_models.FakeLoadBalancer.VALID_ATTRS}
+    if known:
+        elbv2_models.elbv2_backends[account_id][region_name].modify_load_balancer_attributes(original_resource.arn, known)
+    return original_resource
+
+
+elbv2_models.FakeLoadBalancer.update_from_cloudformation_json = classmethod(update_load_balancer)
+
+_parse_and_update_resource = parsing.parse_and_update_resource
+
+
+def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+    updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+    return resources_map[logical_id] if updated is None else updated
+
+
+parsing.parse_and_update_resource = parse_and_update_resource
+
+
+def _refresh_exports(backend, stack):
+    current = {export.name: export for export in stack.exports}
+    for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == stack.stack_id and n not in current]:
+        del backend.exports[name]
+    backend.exports.update(current)
+
+
+_execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
+_update_stack = cfn_models.CloudFormationBackend.update_stack
+
+
+def execute_change_set(self, change_set_name, stack_name=None):
+    change_set = self.change_sets.get(change_set_name) or next(
+        (c for c in self.change_sets.values() if c.change_set_name == change_set_name
+         and stack_name in (None, c.stack_name, c.stack_id)), None)
+    _execute_change_set(self, change_set_name, stack_name)
+    if change_set is not None and change_set.change_set_type == "UPDATE":
+        stack = change_set.stack
+        stack.parameters = change_set.parameters
+        if change_set.tags is not None:
+            stack.tags = change_set.tags
+        stack._parse_template()
+        stack.output_map = stack._create_output_map()
+        _refresh_exports(self, stack)
+
+
+def update_stack(self, *args, **kwargs):
+    stack = _update_stack(self, *args, **kwargs)
+    _refresh_exports(self, stack)
+    return stack
+
+
+_stack_resources = cfn_models.Stack.stack_resources
+
+
+@property
+def stack_resources(self):
+    return [resource for resource in _stack_resources.fget(self) if resource is not None]
+
+
+cfn_models.Stack.stack_resources = stack_resources
+cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
+cfn_models.CloudFormationBackend.update_stack = update_stack
+
+def update_security_group_in_place(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                   region_name):
+    properties = cloudformation_json["Properties"]
+    if properties.get("GroupDescription") != original_resource.description:
+        # A new description replaces the group on AWS too.
+        return _update_security_group(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                      region_name)
+    backend = ec2_backends[account_id][region_name]
+    for rule in properties.get("SecurityGroupIngress", []):
+        source = {k: v for k, v in (("GroupId", rule.get("SourceSecurityGroupId")),) if v}
+        try:
+            backend.authorize_security_group_ingress(
+                group_name_or_id=original_resource.id, ip_protocol=rule["IpProtocol"], from_port=rule["FromPort"],
+                to_port=rule["ToPort"], ip_ranges=rule.get("CidrIp", []), source_groups=[source] if source else [],
+                vpc_id=original_resource.vpc_id)
+        except InvalidPermissionDuplicateError:
+            pass
+    return original_resource
+
+
+_update_security_group = sg_models.SecurityGroup.update_from_cloudformation_json.__func__
+sg_models.SecurityGroup.update_from_cloudformation_json = classmethod(update_security_group_in_place)
 
 # The model list is cached on first use; the models above must be in it.
 for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):

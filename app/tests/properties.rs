@@ -197,8 +197,8 @@ fn any_u32() -> impl Strategy<Value = u32> {
 
 prop_compose! {
     fn any_draft()(
-        strings in prop::collection::vec(text(), 7),
-        numbers in prop::collection::vec(number_text(), 4),
+        strings in prop::collection::vec(text(), 10),
+        numbers in prop::collection::vec(number_text(), 7),
     ) -> RequestDraft {
         RequestDraft {
             environment: strings[0].clone(),
@@ -212,6 +212,12 @@ prop_compose! {
             cpu: numbers[1].clone(),
             memory: numbers[2].clone(),
             desired_count: numbers[3].clone(),
+            environment_variables: strings[7].clone(),
+            secrets: strings[8].clone(),
+            scaling_metric: strings[9].clone(),
+            scaling_min: numbers[4].clone(),
+            scaling_max: numbers[5].clone(),
+            scaling_target: numbers[6].clone(),
         }
     }
 }
@@ -234,6 +240,7 @@ prop_compose! {
             cpu: numbers[1],
             memory: numbers[2],
             desired_count: numbers[3],
+            ..Default::default()
         }
     }
 }
@@ -249,7 +256,7 @@ prop_compose! {
         EnvironmentInput {
             name,
             region,
-            parameters: ClusterParameters { instance_type, desired_capacity: numbers[0], max_size: numbers[1], ecs_ami },
+            parameters: ClusterParameters { instance_type, desired_capacity: numbers[0], max_size: numbers[1], ecs_ami, ..Default::default() },
             rule_capacity: numbers[2],
         }
     }
@@ -308,6 +315,7 @@ prop_compose! {
                 desired_capacity,
                 max_size: (desired_capacity + extra).min(validation::MAX_CLUSTER_SIZE),
                 ecs_ami,
+                ..Default::default()
             },
             rule_capacity,
         }
@@ -343,6 +351,7 @@ prop_compose! {
             path,
             health_check_path,
             task_role_arn,
+            ..Default::default()
         }
     }
 }
