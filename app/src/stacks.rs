@@ -99,6 +99,11 @@ pub fn service_options(input: &RequestInput, cluster: &ClusterParameters) -> Vec
     parameters
 }
 
+/// Whether a rendered service stack puts its API behind the HTTPS listener.
+pub fn served_over_https(service: &StackInput) -> bool {
+    service.parameters.iter().any(|p| p.key == "Https" && p.value == "true")
+}
+
 /// Whether a parameter is worth showing: the empty variable and secret slots are not.
 pub fn shown(parameter: &Parameter) -> bool {
     let slot = ["EnvName", "EnvValue", "SecretName", "SecretFrom"]

@@ -257,7 +257,8 @@ fn RequestForm(
     };
 
     let https = move || cluster().is_some_and(|c| c.https());
-    let list_values = initial.clone();
+    // What the server renders into the fields; field views are used for several lists.
+    let initial_values = StoredValue::new(initial.clone());
     let list_view = move |field: &'static ListField| {
         let key = field.key;
         let (get, set) = (field.get, field.set);
@@ -277,7 +278,7 @@ fn RequestForm(
                     }
                     aria-describedby=format!("{key}-error")
                 >
-                    {get(&list_values).clone()}
+                    {initial_values.with_value(|d| get(d).clone())}
                 </textarea>
                 <small class="hint">{field.hint}</small>
                 <p class="field-error" id=format!("{key}-error")>{move || message(key)}</p>
@@ -285,7 +286,6 @@ fn RequestForm(
         }
     };
     let initial_metric = initial.scaling_metric.clone();
-    let initial_values = initial.clone();
     let field_view = move |field: &'static Field| {
         let key = field.key;
         let set = field.set;
@@ -297,7 +297,7 @@ fn RequestForm(
                     id=key
                     name=format!("draft[{key}]")
                     type=field.input_type
-                    value=get(&initial_values).clone()
+                    value=initial_values.with_value(|d| get(d).clone())
                     prop:value=move || draft.with(|d| get(d).clone())
                     on:input=move |ev| {
                         let value = event_target_value(&ev);
