@@ -29,9 +29,12 @@ is moto's own create path applied to update.
    stack kept its old parameters and a new export could not be imported).
 8. A resource whose `Condition` is false is not a resource of the stack (moto lists it as an
    empty entry, without a type or logical id).
+9. An IAM role's inline policies from a template are stored as JSON, as PutRolePolicy stores
+   them (moto kept the Python form of the mapping, which GetRolePolicy then returned).
 Everything else is stock moto.
 """
 
+import json
 import sys
 
 from moto.applicationautoscaling import models as aas_models
@@ -44,6 +47,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models import security_groups as sg_models
 from moto.ecs import models as ecs_models
 from moto.elbv2 import models as elbv2_models
+from moto.iam import models as iam_models
 from moto.server import main
 
 
@@ -353,6 +357,15 @@ def update_security_group_in_place(cls, original_resource, new_resource_name, cl
 
 _update_security_group = sg_models.SecurityGroup.update_from_cloudformation_json.__func__
 sg_models.SecurityGroup.update_from_cloudformation_json = classmethod(update_security_group_in_place)
+
+_put_role_policy = iam_models.Role.put_policy
+
+
+def put_role_policy(self, policy_name, policy_json):
+    _put_role_policy(self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json))
+
+
+iam_models.Role.put_policy = put_role_policy
 
 # The model list is cached on first use; the models above must be in it.
 for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):

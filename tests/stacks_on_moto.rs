@@ -476,7 +476,14 @@ async fn stacks_of_the_earlier_templates_update_through_a_reviewed_plan() {
         assert!(cluster.contains(&("Add".into(), added.into())), "{added} in {cluster:?}");
     }
     assert!(cluster.iter().any(|(action, id)| action == "Modify" && id == "ContainerInstanceLaunchTemplate"), "{cluster:?}");
-    assert!(changes(1).iter().any(|(_, id)| id == "TaskDefinition"), "{:?}", changes(1));
+    // The service stack's changes, or (as on AWS, where its change set cannot import what
+    // the cluster stack's update will export) a note that they follow the cluster's update.
+    let note = stacks[1]["note"].as_str().unwrap_or_default();
+    assert!(
+        changes(1).iter().any(|(_, id)| id == "TaskDefinition") || note.contains("once the cluster stack is updated"),
+        "{:?}",
+        stacks[1]
+    );
     // Nothing moved before the approval.
     let template = cfn.get_template().stack_name("berth-staging-cluster").send().await.unwrap().template_body.unwrap();
     assert!(!template.contains("CapacityProvider"), "the plan changed nothing");

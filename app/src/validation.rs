@@ -302,6 +302,11 @@ fn secrets(secrets: &[Secret], variables: &[EnvironmentVariable]) -> Result<(), 
     Ok(())
 }
 
+/// `aws`, `aws-cn`, `aws-us-gov`...
+fn aws_partition(value: &str) -> bool {
+    value.starts_with("aws") && value.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+}
+
 /// The name a secret's ARN points at (`team/db-password` for
 /// `arn:aws:ssm:eu-west-1:123456789012:parameter/team/db-password` or
 /// `arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/db-password-AbCdEf`), once
@@ -319,7 +324,7 @@ pub fn secret_arn(value: &str) -> Result<(), String> {
     let parts: Vec<&str> = value.splitn(6, ':').collect();
     let [arn, partition, service, region_name, account, rest] = parts[..] else { return Err(message.into()) };
     let ok_head = arn == "arn"
-        && partition.starts_with("aws")
+        && aws_partition(partition)
         && region(region_name).is_ok()
         && account.len() == 12
         && account.chars().all(|c| c.is_ascii_digit());
@@ -369,7 +374,7 @@ pub fn tasks_that_fit(cpu_units: u32, memory_mib: u32, cluster: &ClusterParamete
         return None;
     }
     let per_instance = (instance.cpu_units() / cpu_units).min(instance.usable_memory_mib() / memory_mib);
-    Some(per_instance * cluster.max_size)
+    Some(per_instance.saturating_mul(cluster.max_size))
 }
 
 /// The most tasks the API runs outside deployments: the scaling maximum, if it scales.
@@ -380,7 +385,9 @@ pub fn steady_tasks(input: &RequestInput) -> u32 {
 /// The most tasks the API runs at once: its steady count during a rolling deployment,
 /// which starts new tasks before it stops old ones.
 pub fn peak_tasks(input: &RequestInput) -> u32 {
-    (steady_tasks(input) * DEPLOYMENT_MAXIMUM_PERCENT).div_ceil(100)
+    // Typed numbers can be anything: u64 cannot overflow here.
+    let peak = (u64::from(steady_tasks(input)) * u64::from(DEPLOYMENT_MAXIMUM_PERCENT)).div_ceil(100);
+    u32::try_from(peak).unwrap_or(u32::MAX)
 }
 
 /// Whether the API's peak fits the environment at its maximum size; else the field to
@@ -395,7 +402,7 @@ pub fn capacity(input: &RequestInput, cluster: &ClusterParameters) -> Result<(),
         Some(s) if s.max > input.desired_count => "scaling_max",
         _ => "desired_count",
     };
-    let most = fit * 100 / DEPLOYMENT_MAXIMUM_PERCENT;
+    let most = u64::from(fit) * 100 / u64::from(DEPLOYMENT_MAXIMUM_PERCENT);
     let what_fits = if most == 0 {
         "Not even one task leaves room for a deployment: ask for less CPU or memory per task".to_string()
     } else {
@@ -785,7 +792,7 @@ pub fn certificate_arn(value: &str, environment_region: &str) -> Result<(), Stri
     let well_formed = matches!(
         parts[..],
         ["arn", partition, "acm", region_name, account, resource]
-            if partition.starts_with("aws")
+            if aws_partition(partition)
                 && region(region_name).is_ok()
                 && account.len() == 12
                 && account.chars().all(|c| c.is_ascii_digit())

@@ -10,7 +10,7 @@
 //!   property is tested on thousands of deployable requests, not only on rejected junk.
 
 use app::instance_types::OFFERED;
-use app::model::{ClusterParameters, EnvironmentInput, NewUser, RequestInput, StackInput, UserPatch};
+use app::model::{AutoScaling, ClusterParameters, EnvironmentInput, EnvironmentVariable, NewUser, RequestInput, ScalingMetric, Secret, StackInput, UserPatch};
 use app::stacks::{self, TARGET_GROUP_NAME_MAX};
 use app::validation::{self, validate_environment, validate_new_user, validate_request, validate_user_patch, RequestDraft};
 use proptest::prelude::*;
@@ -335,23 +335,43 @@ prop_compose! {
         path in valid_path(),
         health_check_path in r#"/[a-zA-Z0-9_.~$@:+&'"-]{0,40}(/[a-zA-Z0-9_.-]{1,20}){0,3}"#,
         task_role_arn in prop::option::of("arn:aws(-us-gov|-cn)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]{1,40}(/[A-Za-z0-9+=,.@_-]{1,20}){0,2}"),
+        variables in prop::collection::btree_map("APP_[A-Z0-9_]{0,20}", "[ -~]{0,80}|\\PC{0,40}", 0..=validation::ENVIRONMENT_VARIABLES_MAX),
+        secrets in prop::collection::btree_map(
+            "SECRET_[A-Z0-9_]{0,20}",
+            "arn:aws:(ssm:[a-z]{2}-[a-z]{4,7}-[1-4]:[0-9]{12}:parameter/[a-z]{1,8}/[A-Za-z0-9_.-]{1,40}|secretsmanager:[a-z]{2}-[a-z]{4,7}-[1-4]:[0-9]{12}:secret:[a-z]{1,8}/[A-Za-z0-9/_+=.@-]{1,40})",
+            0..=validation::SECRETS_MAX,
+        ),
+        scaling in prop::option::of((prop::sample::select(ScalingMetric::ALL.to_vec()), 0.0..=1.0f64, 1..=100u32)),
         env in Just(env),
     ) -> RequestInput {
         let instance = app::instance_types::find(&env.parameters.instance_type).expect("an offered type");
         let scale = |min: u32, max: u32, share: f64| min + ((max - min) as f64 * share) as u32;
+        let cpu = scale(validation::CPU_MIN, instance.cpu_units().min(validation::CPU_MAX), cpu_share);
+        let memory = scale(validation::MEMORY_MIN, instance.usable_memory_mib().min(validation::MEMORY_MAX), memory_share);
+        // At most half of what the environment holds: a deployment runs twice the tasks.
+        let room = (validation::tasks_that_fit(cpu, memory, &env.parameters).unwrap_or(2) / 2).clamp(1, validation::DESIRED_COUNT_MAX);
+        let desired_count = desired_count.min(room);
+        let autoscaling = scaling.map(|(metric, share, target)| AutoScaling {
+            min: 1,
+            max: scale(desired_count, room, share),
+            metric,
+            target,
+        });
         RequestInput {
             environment: env.name.clone(),
             service_name,
             description: description.trim().to_string(),
             image_url,
             container_port,
-            cpu: scale(validation::CPU_MIN, instance.cpu_units().min(validation::CPU_MAX), cpu_share),
-            memory: scale(validation::MEMORY_MIN, instance.usable_memory_mib().min(validation::MEMORY_MAX), memory_share),
+            cpu,
+            memory,
             desired_count,
             path,
             health_check_path,
             task_role_arn,
-            ..Default::default()
+            environment_variables: variables.into_iter().map(|(name, value)| EnvironmentVariable { name, value }).collect(),
+            secrets: secrets.into_iter().map(|(name, value_from)| Secret { name, value_from }).collect(),
+            autoscaling,
         }
     }
 }
