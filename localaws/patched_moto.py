@@ -1,18 +1,53 @@
-"""moto_server with the one moto fix that no proxy can make from outside.
+"""moto_server with the moto fixes that no proxy can make from outside.
 
-localaws starts moto through this file (same arguments as `moto_server`). moto 5.2.5's
+localaws and the tests start moto through this file (same arguments as `moto_server`).
+
+1. moto 5.2.5's
 CloudFormation *update* of an AWS::ECS::TaskDefinition registers the new revision from the
 template's PascalCase properties without the PascalCase -> camelCase conversion its *create*
 does: the new revision has no container name, image or port mappings (DescribeTaskDefinition
 shows `cpu: 0, portMappings: []`), and because the comparison with the old revision never
 matches, every stack update registers a new revision even when nothing changed. The fix below
-is moto's own create path applied to update. Everything else is stock moto.
+is moto's own create path applied to update.
+2. `!Ref AWS::NoValue` as an item of a list (an optional environment variable, security group
+   rule or load balancer attribute) removes the item on AWS; moto keeps a null item.
+3. CloudFormation resource types Berth's templates use that moto's API has but its
+   CloudFormation does not (moto would silently skip them): `AWS::ECS::CapacityProvider`,
+   `AWS::ECS::ClusterCapacityProviderAssociations`, `AWS::ApplicationAutoScaling::ScalableTarget`
+   and `ScalingPolicy`; and the target group's `TargetGroupFullName` attribute. Each is created
+   through moto's own API backend, as the ECS and Application Auto Scaling APIs would.
+4. A security group whose rules change is updated in place, as on AWS (moto deletes it and
+   makes a new one, which strands every launch template and group that names its id).
+   Inline ingress rules are added; rules dropped from the template stay (moto keeps no
+   record of which rules were inline).
+5. The load balancer's `LoadBalancerAttributes` (moto's CloudFormation ignores them) are
+   set as ModifyLoadBalancerAttributes sets them, on create and update.
+6. A stack update of a resource whose type moto cannot update (the load balancer) keeps the
+   resource; moto forgets it, and every `!GetAtt` of it then fails.
+7. Executing an update change set makes the stack what the change set says, as on AWS: its
+   parameters, tags, template outputs and exports (moto applies the resources only, so the
+   stack kept its old parameters and a new export could not be imported).
+8. A resource whose `Condition` is false is not a resource of the stack (moto lists it as an
+   empty entry, without a type or logical id).
+9. An IAM role's inline policies from a template are stored as JSON, as PutRolePolicy stores
+   them (moto kept the Python form of the mapping, which GetRolePolicy then returned).
+Everything else is stock moto.
 """
 
+import json
 import sys
 
+from moto.applicationautoscaling import models as aas_models
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.core.common_models import BaseModel, CloudFormationModel
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+from moto.ec2.exceptions import InvalidPermissionDuplicateError
+from moto.ec2.models import ec2_backends
+from moto.ec2.models import security_groups as sg_models
 from moto.ecs import models as ecs_models
+from moto.elbv2 import models as elbv2_models
+from moto.iam import models as iam_models
 from moto.server import main
 
 
@@ -38,6 +73,303 @@ def update_task_definition_from_cloudformation(cls, original_resource, new_resou
 
 
 ecs_models.TaskDefinition.update_from_cloudformation_json = classmethod(update_task_definition_from_cloudformation)
+
+_clean_json = parsing.clean_json
+
+
+def clean_json(resource_json, resources_map):
+    cleaned = _clean_json(resource_json, resources_map)
+    if isinstance(resource_json, list):
+        return [item for item in cleaned if item is not None]
+    return cleaned
+
+
+parsing.clean_json = clean_json
+
+
+def _camel(properties: dict) -> dict:
+    return remap_nested_keys(properties, pascal_to_camelcase)
+
+
+class _Resource:
+    """A resource moto's CloudFormation lacks, made through moto's API backend. Each concrete
+    class names CloudFormationModel as a direct base: moto finds models as its direct
+    subclasses, and files each under the service named in its module."""
+
+    def __init__(self, physical_resource_id: str, properties: dict):
+        self.physical_resource_id = physical_resource_id
+        self.properties = properties
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):
+        cls.delete_from_cloudformation_json(original_resource.physical_resource_id, original_resource.properties,
+                                            account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+
+class CapacityProvider(_Resource, CloudFormationModel, BaseModel):
+    __module__ = "moto.ecs.models"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ECS::CapacityProvider"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        backend = ecs_models.ecs_backends[account_id][region_name]
+        backend.create_capacity_provider(resource_name, _camel(properties["AutoScalingGroupProvider"]),
+                                         properties.get("Tags"))
+        return cls(resource_name, properties)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):
+        # Updated in place, like ECS's UpdateCapacityProvider: the name stays.
+        provider = ecs_models.ecs_backends[account_id][region_name].capacity_providers[original_resource.physical_resource_id]
+        provider.auto_scaling_group_provider = provider._prepare_asg_provider(
+            _camel(cloudformation_json["Properties"]["AutoScalingGroupProvider"]))
+        original_resource.properties = cloudformation_json["Properties"]
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        ecs_models.ecs_backends[account_id][region_name].capacity_providers.pop(resource_name, None)
+
+
+class ClusterCapacityProviderAssociations(_Resource, CloudFormationModel, BaseModel):
+    __module__ = "moto.ecs.models"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ECS::ClusterCapacityProviderAssociations"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        cluster = properties["Cluster"]
+        cluster = getattr(cluster, "name", cluster)
+        backend = ecs_models.ecs_backends[account_id][region_name]
+        backend.put_cluster_capacity_providers(cluster, properties.get("CapacityProviders", []),
+                                               _camel(properties.get("DefaultCapacityProviderStrategy", [])))
+        return cls(cluster, properties)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        backend = ecs_models.ecs_backends[account_id][region_name]
+        if resource_name in backend.clusters:
+            backend.put_cluster_capacity_providers(resource_name, [], [])
+
+
+def _aas(account_id, region_name):
+    return aas_models.applicationautoscaling_backends[account_id][region_name]
+
+
+class ScalableTarget(_Resource, CloudFormationModel, BaseModel):
+    __module__ = "moto.applicationautoscaling.models"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApplicationAutoScaling::ScalableTarget"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        _aas(account_id, region_name).register_scalable_target(
+            p["ServiceNamespace"], p["ResourceId"], p["ScalableDimension"], int(p["MinCapacity"]),
+            int(p["MaxCapacity"]), p.get("RoleARN"), p.get("SuspendedState"))
+        # The id CloudFormation gives a scalable target: resource|dimension|namespace.
+        return cls(f"{p['ResourceId']}|{p['ScalableDimension']}|{p['ServiceNamespace']}", p)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        resource_id, dimension, namespace = resource_name.split("|")
+        try:
+            _aas(account_id, region_name).deregister_scalable_target(namespace, resource_id, dimension)
+        except Exception:  # already gone
+            pass
+
+
+class ScalingPolicy(_Resource, CloudFormationModel, BaseModel):
+    __module__ = "moto.applicationautoscaling.models"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApplicationAutoScaling::ScalingPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        if "ScalingTargetId" in p:
+            resource_id, dimension, namespace = p["ScalingTargetId"].split("|")
+        else:
+            resource_id, dimension, namespace = p["ResourceId"], p["ScalableDimension"], p["ServiceNamespace"]
+        # As the API passes it: the configuration itself.
+        body = p.get("TargetTrackingScalingPolicyConfiguration") or p.get("StepScalingPolicyConfiguration") or {}
+        policy = _aas(account_id, region_name).put_scaling_policy(
+            p["PolicyName"], namespace, resource_id, dimension, body, p.get("PolicyType"))
+        return cls(policy.policy_arn, p)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        policies = _aas(account_id, region_name).policies
+        for key in [k for k, policy in policies.items() if policy.policy_arn == resource_name]:
+            del policies[key]
+
+
+_target_group_attribute = getattr(elbv2_models.FakeTargetGroup, "get_cfn_attribute", None)
+
+
+def target_group_attribute(self, attribute_name):
+    if attribute_name == "TargetGroupFullName":
+        return self.arn.split(":", 5)[5]
+    if _target_group_attribute is None:
+        raise NotImplementedError(f'"Fn::GetAtt" : [ "{{0}}" , "{attribute_name}" ]"')
+    return _target_group_attribute(self, attribute_name)
+
+
+elbv2_models.FakeTargetGroup.get_cfn_attribute = target_group_attribute
+
+_load_balancer_attribute = elbv2_models.FakeLoadBalancer.get_cfn_attribute
+
+
+def load_balancer_attribute(self, attribute_name):
+    if attribute_name == "LoadBalancerFullName":
+        return self.arn.split(":loadbalancer/", 1)[1]
+    return _load_balancer_attribute(self, attribute_name)
+
+
+elbv2_models.FakeLoadBalancer.get_cfn_attribute = load_balancer_attribute
+
+_create_load_balancer = elbv2_models.FakeLoadBalancer.create_from_cloudformation_json.__func__
+
+
+def create_load_balancer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """moto's create, then the LoadBalancerAttributes it ignores, as ModifyLoadBalancerAttributes sets them."""
+    balancer = _create_load_balancer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    attributes = cloudformation_json["Properties"].get("LoadBalancerAttributes", [])
+    known = {a["Key"]: a["Value"] for a in attributes if a["Key"] in elbv2_models.FakeLoadBalancer.VALID_ATTRS}
+    if known:
+        elbv2_models.elbv2_backends[account_id][region_name].modify_load_balancer_attributes(balancer.arn, known)
+    return balancer
+
+
+elbv2_models.FakeLoadBalancer.create_from_cloudformation_json = classmethod(create_load_balancer)
+
+
+def update_load_balancer(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    attributes = cloudformation_json["Properties"].get("LoadBalancerAttributes", [])
+    known = {a["Key"]: a["Value"] for a in attributes if a["Key"] in elbv2_models.FakeLoadBalancer.VALID_ATTRS}
+    if known:
+        elbv2_models.elbv2_backends[account_id][region_name].modify_load_balancer_attributes(original_resource.arn, known)
+    return original_resource
+
+
+elbv2_models.FakeLoadBalancer.update_from_cloudformation_json = classmethod(update_load_balancer)
+
+_parse_and_update_resource = parsing.parse_and_update_resource
+
+
+def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+    updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+    return resources_map[logical_id] if updated is None else updated
+
+
+parsing.parse_and_update_resource = parse_and_update_resource
+
+
+def _refresh_exports(backend, stack):
+    current = {export.name: export for export in stack.exports}
+    for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == stack.stack_id and n not in current]:
+        del backend.exports[name]
+    backend.exports.update(current)
+
+
+_execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
+_update_stack = cfn_models.CloudFormationBackend.update_stack
+
+
+def execute_change_set(self, change_set_name, stack_name=None):
+    change_set = self.change_sets.get(change_set_name) or next(
+        (c for c in self.change_sets.values() if c.change_set_name == change_set_name
+         and stack_name in (None, c.stack_name, c.stack_id)), None)
+    _execute_change_set(self, change_set_name, stack_name)
+    if change_set is not None and change_set.change_set_type == "UPDATE":
+        stack = change_set.stack
+        stack.parameters = change_set.parameters
+        if change_set.tags is not None:
+            stack.tags = change_set.tags
+        stack._parse_template()
+        stack.output_map = stack._create_output_map()
+        _refresh_exports(self, stack)
+
+
+def update_stack(self, *args, **kwargs):
+    stack = _update_stack(self, *args, **kwargs)
+    _refresh_exports(self, stack)
+    return stack
+
+
+_stack_resources = cfn_models.Stack.stack_resources
+
+
+@property
+def stack_resources(self):
+    return [resource for resource in _stack_resources.fget(self) if resource is not None]
+
+
+cfn_models.Stack.stack_resources = stack_resources
+cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
+cfn_models.CloudFormationBackend.update_stack = update_stack
+
+def update_security_group_in_place(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                   region_name):
+    properties = cloudformation_json["Properties"]
+    if properties.get("GroupDescription") != original_resource.description:
+        # A new description replaces the group on AWS too.
+        return _update_security_group(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                      region_name)
+    backend = ec2_backends[account_id][region_name]
+    for rule in properties.get("SecurityGroupIngress", []):
+        source = {k: v for k, v in (("GroupId", rule.get("SourceSecurityGroupId")),) if v}
+        try:
+            backend.authorize_security_group_ingress(
+                group_name_or_id=original_resource.id, ip_protocol=rule["IpProtocol"], from_port=rule["FromPort"],
+                to_port=rule["ToPort"], ip_ranges=rule.get("CidrIp", []), source_groups=[source] if source else [],
+                vpc_id=original_resource.vpc_id)
+        except InvalidPermissionDuplicateError:
+            pass
+    return original_resource
+
+
+_update_security_group = sg_models.SecurityGroup.update_from_cloudformation_json.__func__
+sg_models.SecurityGroup.update_from_cloudformation_json = classmethod(update_security_group_in_place)
+
+_put_role_policy = iam_models.Role.put_policy
+
+
+def put_role_policy(self, policy_name, policy_json):
+    _put_role_policy(self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json))
+
+
+iam_models.Role.put_policy = put_role_policy
+
+# The model list is cached on first use; the models above must be in it.
+for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+    cached.cache_clear()
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -35,6 +35,25 @@ async fn a_requester_signs_in_and_requests_an_api() {
     browser.fill("#cpu", "9000").await.unwrap();
     browser.wait_for_text("#cpu-error", "do not fit on a t3.medium").await.unwrap();
     browser.fill("#cpu", "512").await.unwrap();
+    // What fits the environment at its maximum size, with a deployment's headroom.
+    browser.fill("#cpu", "2048").await.unwrap();
+    browser.fill("#memory", "3000").await.unwrap();
+    browser.fill("#desired_count", "3").await.unwrap();
+    browser.wait_for_text("#desired_count-error", "At most 2 tasks fit").await.unwrap();
+    browser.fill("#desired_count", "2").await.unwrap();
+    browser.fill("#memory", "512").await.unwrap();
+    browser.fill("#cpu", "512").await.unwrap();
+    assert_eq!(browser.text("#desired_count-error").await.unwrap(), "");
+    browser.fill("#environment_variables", "LOG_LEVEL=debug\n1BAD=x").await.unwrap();
+    browser.wait_for_text("#environment_variables-error", "1BAD is not a variable name").await.unwrap();
+    browser.fill("#environment_variables", "LOG_LEVEL=debug").await.unwrap();
+    browser.fill("#secrets", "DB_PASSWORD=db-password").await.unwrap();
+    browser.wait_for_text("#secrets-error", "must be the ARN of an SSM parameter").await.unwrap();
+    browser.fill("#secrets", "DB_PASSWORD=arn:aws:ssm:us-east-1:123456789012:parameter/payments/orders/db").await.unwrap();
+    browser.wait_for_text("#preview", "LOG_LEVEL").await.unwrap();
+    assert_eq!(browser.text("#secrets-error").await.unwrap(), "");
+    let protocol = browser.text("#environment-protocol").await.unwrap();
+    assert!(protocol.contains("plain HTTP"), "{protocol}");
     browser.fill("#description", "Orders for the shop").await.unwrap();
     browser.fill("#path", "/orders*").await.unwrap();
     browser.fill("#image_url", "nginx:1.27").await.unwrap();

@@ -544,3 +544,71 @@ async fn the_wasm_and_pages_are_sent_compressed_to_browsers_that_ask() {
     let page = raw.get(format!("{}/login", berth.url)).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(page.headers()["content-encoding"], "gzip");
 }
+
+#[tokio::test]
+async fn service_options_are_checked_by_the_server_with_a_message_per_field() {
+    let berth = Berth::start().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+
+    let mut orders = api_request("orders", "/orders*");
+    orders["environment_variables"] = json!([{"name": "LOG_LEVEL", "value": "debug"}, {"name": "AWS_REGION", "value": "eu-west-1"}]);
+    orders["secrets"] = json!([{"name": "DB", "value_from": "db-password"}]);
+    orders["autoscaling"] = json!({"min": 3, "max": 2, "metric": "cpu", "target": 150});
+    let r = rita.post("/api/v1/requests", orders.clone()).await.unwrap();
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    assert_eq!(r.error_fields(), ["environment_variables", "secrets", "scaling_max", "scaling_target"]);
+
+    // Another team's secret is refused: the execution role would let orders read it.
+    orders["environment_variables"] = json!([{"name": "LOG_LEVEL", "value": "debug"}]);
+    orders["secrets"] = json!([{"name": "DB", "value_from": "arn:aws:ssm:us-east-1:123456789012:parameter/billing/db"}]);
+    orders["autoscaling"] = json!({"min": 2, "max": 6, "metric": "requests", "target": 1000});
+    let r = rita.post("/api/v1/requests", orders.clone()).await.unwrap();
+    assert_eq!(r.error_fields(), ["secrets"], "{:?}", r.body);
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("team payments"));
+    orders["secrets"] = json!([{"name": "DB", "value_from": "arn:aws:secretsmanager:us-east-1:123456789012:secret:payments/db-AbCdEf"}]);
+    let created = rita.post("/api/v1/requests", orders.clone()).await.unwrap();
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["parameters"]["autoscaling"]["metric"], "requests");
+    let service = &created.body["stacks"]["service"]["parameters"];
+    let value = |key: &str| service.as_array().unwrap().iter().find(|p| p["key"] == key).unwrap()["value"].clone();
+    assert_eq!((value("ScalingMax"), value("SecretName01"), value("EnvValue01")), (json!("6"), json!("DB"), json!("debug")));
+
+    // The staging environment (4 × t3.medium at most) now reserves 6 × 256 CPU units for
+    // orders; an API whose peak does not fit beside it is refused with what fits.
+    let mut big = api_request("reports", "/reports*");
+    big["cpu"] = json!(1024);
+    big["memory"] = json!(1024);
+    big["desired_count"] = json!(4);
+    let r = rita.post("/api/v1/requests", big.clone()).await.unwrap();
+    assert_eq!((r.status, r.error_fields()), (422, vec!["desired_count".to_string()]), "{:?}", r.body);
+    let message = r.body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("no room") && message.contains("At most 3 tasks fit"), "{message}");
+    big["desired_count"] = json!(3);
+    assert_eq!(rita.post("/api/v1/requests", big).await.unwrap().status, 201);
+
+    // Environment options: a certificate of the environment's region, a bucket name.
+    let mut secure = environment("secure", "t3.medium");
+    secure["parameters"]["CertificateArn"] = json!("arn:aws:acm:eu-west-1:123456789012:certificate/abc-123");
+    secure["parameters"]["AccessLogsBucket"] = json!("Not_A_Bucket");
+    let r = alice.post("/api/v1/environments", secure.clone()).await.unwrap();
+    assert_eq!(r.error_fields(), ["parameters.CertificateArn", "parameters.AccessLogsBucket"], "{:?}", r.body);
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("us-east-1"));
+    secure["parameters"]["CertificateArn"] = json!("arn:aws:acm:us-east-1:123456789012:certificate/abc-123");
+    secure["parameters"]["AccessLogsBucket"] = json!("acme-alb-logs");
+    secure["parameters"]["DeletionProtection"] = json!(true);
+    let r = alice.post("/api/v1/environments", secure).await.unwrap();
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["parameters"]["ContainerInsights"], true, "on unless turned off");
+    assert_eq!(r.body["parameters"]["DeletionProtection"], true);
+    let mut api = api_request("secure-api", "/secure*");
+    api["environment"] = json!("secure");
+    let r = rita.post("/api/v1/requests", api).await.unwrap();
+    let cluster = &r.body["stacks"]["cluster"]["parameters"];
+    let value = |key: &str| cluster.as_array().unwrap().iter().find(|p| p["key"] == key).unwrap()["value"].clone();
+    assert_eq!(value("CertificateArn"), json!("arn:aws:acm:us-east-1:123456789012:certificate/abc-123"));
+    assert_eq!((value("DeletionProtection"), value("ContainerInsights")), (json!("true"), json!("enabled")));
+    assert_eq!(value("ECSAMI"), json!("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"));
+    let service = &r.body["stacks"]["service"]["parameters"];
+    assert_eq!(service.as_array().unwrap().iter().find(|p| p["key"] == "Https").unwrap()["value"], "true");
+}

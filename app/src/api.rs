@@ -146,6 +146,11 @@ pub struct EnvironmentForm {
     pub max_size: String,
     pub ecs_ami: String,
     pub rule_capacity: String,
+    pub certificate_arn: String,
+    pub access_logs_bucket: String,
+    /// Checkboxes: absent when unticked.
+    pub deletion_protection: Option<String>,
+    pub container_insights: Option<String>,
 }
 
 impl EnvironmentForm {
@@ -158,6 +163,10 @@ impl EnvironmentForm {
             max_size: e.parameters.max_size.to_string(),
             ecs_ami: e.parameters.ecs_ami.clone().unwrap_or_default(),
             rule_capacity: e.rule_capacity.to_string(),
+            certificate_arn: e.parameters.certificate_arn.clone().unwrap_or_default(),
+            access_logs_bucket: e.parameters.access_logs_bucket.clone().unwrap_or_default(),
+            deletion_protection: e.parameters.deletion_protection.then(|| "on".into()),
+            container_insights: e.parameters.container_insights.then(|| "on".into()),
         }
     }
 
@@ -177,6 +186,10 @@ impl EnvironmentForm {
                 desired_capacity: number("parameters.DesiredCapacity", &self.desired_capacity),
                 max_size: number("parameters.MaxSize", &self.max_size),
                 ecs_ami: Some(self.ecs_ami.trim().to_string()).filter(|s| !s.is_empty()),
+                certificate_arn: Some(self.certificate_arn.trim().to_string()).filter(|s| !s.is_empty()),
+                access_logs_bucket: Some(self.access_logs_bucket.trim().to_string()).filter(|s| !s.is_empty()),
+                deletion_protection: self.deletion_protection.is_some(),
+                container_insights: self.container_insights.is_some(),
             },
             rule_capacity: number("rule_capacity", &self.rule_capacity),
         };

@@ -32,6 +32,7 @@ pub fn StackTable(title: &'static str, stack: StackInput) -> impl IntoView {
                     {stack
                         .parameters
                         .into_iter()
+                        .filter(crate::stacks::shown)
                         .map(|p| {
                             // An empty text node does not survive the trip through HTML, and
                             // hydration would stumble on its absence.

@@ -86,9 +86,48 @@ pub struct ClusterParameters {
     #[serde(rename = "MaxSize")]
     pub max_size: u32,
     /// An AMI id or SSM parameter name; absent means the template's default
-    /// (the latest ECS-optimized Amazon Linux 2 AMI).
+    /// (the latest ECS-optimized Amazon Linux 2023 AMI).
     #[serde(rename = "ECSAMI", default, skip_serializing_if = "Option::is_none")]
     pub ecs_ami: Option<String>,
+    /// An ACM certificate (in the environment's region): the load balancer then serves
+    /// HTTPS on 443 and port 80 only redirects. Absent: plain HTTP on port 80.
+    #[serde(rename = "CertificateArn", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    /// An S3 bucket for the load balancer's access logs; absent for none.
+    #[serde(rename = "AccessLogsBucket", default, skip_serializing_if = "Option::is_none")]
+    pub access_logs_bucket: Option<String>,
+    /// The load balancer refuses to be deleted while this is on.
+    #[serde(rename = "DeletionProtection", default)]
+    pub deletion_protection: bool,
+    /// CloudWatch Container Insights for the cluster (on unless turned off).
+    #[serde(rename = "ContainerInsights", default = "on")]
+    pub container_insights: bool,
+}
+
+fn on() -> bool {
+    true
+}
+
+impl Default for ClusterParameters {
+    fn default() -> Self {
+        ClusterParameters {
+            instance_type: "t3.medium".into(),
+            desired_capacity: 2,
+            max_size: 4,
+            ecs_ami: None,
+            certificate_arn: None,
+            access_logs_bucket: None,
+            deletion_protection: false,
+            container_insights: true,
+        }
+    }
+}
+
+impl ClusterParameters {
+    /// Whether the environment's APIs are served over HTTPS.
+    pub fn https(&self) -> bool {
+        self.certificate_arn.is_some()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +228,77 @@ pub struct RequestInput {
     pub path: String,
     pub health_check_path: String,
     pub task_role_arn: Option<String>,
+    /// Plain environment variables of the container, in order.
+    pub environment_variables: Vec<EnvironmentVariable>,
+    /// Environment variables whose values ECS reads from SSM Parameter Store or Secrets
+    /// Manager when a task starts; only these the task's execution role may read.
+    pub secrets: Vec<Secret>,
+    /// Target-tracking auto scaling; absent: `desired_count` tasks, always.
+    pub autoscaling: Option<AutoScaling>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EnvironmentVariable {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Secret {
+    /// The environment variable the container sees.
+    pub name: String,
+    /// ARN of an SSM parameter (`arn:aws:ssm:<region>:<account>:parameter/<team>/...`) or
+    /// a Secrets Manager secret (`arn:aws:secretsmanager:<region>:<account>:secret:<team>/...`).
+    pub value_from: String,
+}
+
+/// What auto scaling keeps at its target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ScalingMetric {
+    /// Average CPU utilisation of the service's tasks, in percent.
+    #[default]
+    Cpu,
+    /// Requests per task per minute, from the load balancer.
+    Requests,
+}
+
+impl ScalingMetric {
+    pub const ALL: [ScalingMetric; 2] = [ScalingMetric::Cpu, ScalingMetric::Requests];
+
+    /// As the service template's `ScalingMetric` parameter names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScalingMetric::Cpu => "cpu",
+            ScalingMetric::Requests => "requests",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ScalingMetric::Cpu => "Average CPU % of the tasks",
+            ScalingMetric::Requests => "Requests per task per minute",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct AutoScaling {
+    /// Fewest tasks (at least 1).
+    pub min: u32,
+    /// Most tasks; the environment's maximum capacity must hold twice this many (deployments).
+    pub max: u32,
+    pub metric: ScalingMetric,
+    /// The value to keep the metric at: a percentage for `cpu`, requests per minute for `requests`.
+    pub target: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

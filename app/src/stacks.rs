@@ -2,9 +2,11 @@
 //! browser so the request form previews exactly what the server will deploy.
 
 use crate::model::{ClusterParameters, Parameter, RequestInput, StackInput, Stacks};
+use crate::validation::{ENVIRONMENT_VARIABLES_MAX, SECRETS_MAX};
 
-/// The template's default for `ECSAMI`: the latest ECS-optimized Amazon Linux 2 AMI.
-pub const DEFAULT_ECS_AMI: &str = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id";
+/// The template's default for `ECSAMI`: the latest ECS-optimized Amazon Linux 2023 AMI.
+/// (Amazon Linux 2 reached its end of life on 2026-06-30.)
+pub const DEFAULT_ECS_AMI: &str = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
 
 /// ALB target group names: at most 32 characters, alphanumerics and hyphens.
 pub const TARGET_GROUP_NAME_MAX: usize = 32;
@@ -51,7 +53,63 @@ pub fn cluster_stack(environment: &str, cluster: &ClusterParameters) -> StackInp
         param("MaxSize", cluster.max_size),
         param("ECSAMI", cluster.ecs_ami.as_deref().unwrap_or(DEFAULT_ECS_AMI)),
     ];
-    StackInput { stack_name: cluster_stack_name(environment), parameters }
+    let mut stack = StackInput { stack_name: cluster_stack_name(environment), parameters };
+    stack.parameters.extend(load_balancer_options(cluster));
+    stack
+}
+
+/// The cluster stack's load balancer and cluster options.
+fn load_balancer_options(cluster: &ClusterParameters) -> Vec<Parameter> {
+    let flag = |on: bool| if on { "true" } else { "false" };
+    vec![
+        param("CertificateArn", cluster.certificate_arn.as_deref().unwrap_or_default()),
+        param("AccessLogsBucket", cluster.access_logs_bucket.as_deref().unwrap_or_default()),
+        param("DeletionProtection", flag(cluster.deletion_protection)),
+        param("ContainerInsights", if cluster.container_insights { "enabled" } else { "disabled" }),
+    ]
+}
+
+/// `EnvName01`, `SecretFrom10`: the numbered slots of the service template.
+fn slot(prefix: &str, index: usize) -> String {
+    format!("{prefix}{:02}", index + 1)
+}
+
+/// What the service needs to run and scale, and which listener its rule goes on. Every
+/// slot is rendered, empty ones too, so a variable removed in a new revision is removed
+/// from the stack as well.
+pub fn service_options(input: &RequestInput, cluster: &ClusterParameters) -> Vec<Parameter> {
+    let mut parameters = vec![param("Https", if cluster.https() { "true" } else { "false" })];
+    let scaling = input.autoscaling.as_ref();
+    parameters.extend([
+        param("ScalingMin", scaling.map_or(0, |s| s.min)),
+        param("ScalingMax", scaling.map_or(0, |s| s.max)),
+        param("ScalingMetric", scaling.map_or("cpu", |s| s.metric.as_str())),
+        param("ScalingTarget", scaling.map_or(60, |s| s.target)),
+    ]);
+    for i in 0..ENVIRONMENT_VARIABLES_MAX {
+        let v = input.environment_variables.get(i);
+        parameters.push(param(&slot("EnvName", i), v.map_or("", |v| v.name.as_str())));
+        parameters.push(param(&slot("EnvValue", i), v.map_or("", |v| v.value.as_str())));
+    }
+    for i in 0..SECRETS_MAX {
+        let v = input.secrets.get(i);
+        parameters.push(param(&slot("SecretName", i), v.map_or("", |v| v.name.as_str())));
+        parameters.push(param(&slot("SecretFrom", i), v.map_or("", |v| v.value_from.as_str())));
+    }
+    parameters
+}
+
+/// Whether a rendered service stack puts its API behind the HTTPS listener.
+pub fn served_over_https(service: &StackInput) -> bool {
+    service.parameters.iter().any(|p| p.key == "Https" && p.value == "true")
+}
+
+/// Whether a parameter is worth showing: the empty variable and secret slots are not.
+pub fn shown(parameter: &Parameter) -> bool {
+    let slot = ["EnvName", "EnvValue", "SecretName", "SecretFrom"]
+        .iter()
+        .any(|p| parameter.key.strip_prefix(p).is_some_and(|n| n.len() == 2 && n.chars().all(|c| c.is_ascii_digit())));
+    !(slot && parameter.value.is_empty())
 }
 
 /// The service stack; `priority` is `None` in a preview, before the server allocates one.
@@ -75,7 +133,9 @@ pub fn service_stack(input: &RequestInput, priority: Option<u32>) -> StackInput 
 }
 
 pub fn render(cluster: &ClusterParameters, input: &RequestInput, priority: Option<u32>) -> Stacks {
-    Stacks { cluster: cluster_stack(&input.environment, cluster), service: service_stack(input, priority) }
+    let mut service = service_stack(input, priority);
+    service.parameters.extend(service_options(input, cluster));
+    Stacks { cluster: cluster_stack(&input.environment, cluster), service }
 }
 
 #[cfg(test)]
@@ -95,11 +155,12 @@ mod tests {
             path: "/orders*".into(),
             health_check_path: "/health".into(),
             task_role_arn: None,
+            ..Default::default()
         }
     }
 
     fn cluster() -> ClusterParameters {
-        ClusterParameters { instance_type: "t3.medium".into(), desired_capacity: 2, max_size: 4, ecs_ami: None }
+        ClusterParameters { instance_type: "t3.medium".into(), desired_capacity: 2, max_size: 4, ..Default::default() }
     }
 
     fn value<'a>(stack: &'a StackInput, key: &str) -> Option<&'a str> {
@@ -130,6 +191,42 @@ mod tests {
         assert_eq!(value(&stacks.service, "Role"), Some("arn:aws:iam::123456789012:role/x"));
         assert_eq!(value(&stacks.cluster, "ECSAMI"), Some("/my/ami"));
         assert_eq!(value(&stacks.service, "Priority"), Some("assigned on submit"));
+    }
+
+    #[test]
+    fn the_default_ami_is_amazon_linux_2023() {
+        assert!(DEFAULT_ECS_AMI.contains("amazon-linux-2023"));
+        assert_eq!(value(&render(&cluster(), &input(), None).cluster, "ECSAMI"), Some(DEFAULT_ECS_AMI));
+    }
+
+    #[test]
+    fn service_options_fill_slots_and_follow_the_environment() {
+        use crate::model::{AutoScaling, EnvironmentVariable, ScalingMetric, Secret};
+        let mut i = input();
+        i.environment_variables = vec![EnvironmentVariable { name: "LOG_LEVEL".into(), value: "debug".into() }];
+        i.secrets = vec![Secret { name: "DB".into(), value_from: "arn:aws:ssm:us-east-1:123456789012:parameter/payments/db".into() }];
+        i.autoscaling = Some(AutoScaling { min: 2, max: 6, metric: ScalingMetric::Requests, target: 500 });
+        let mut c = cluster();
+        c.certificate_arn = Some("arn:aws:acm:us-east-1:123456789012:certificate/abc".into());
+        let stacks = render(&c, &i, Some(1));
+        let service = &stacks.service;
+        assert_eq!(value(service, "Https"), Some("true"));
+        assert_eq!(value(service, "EnvName01"), Some("LOG_LEVEL"));
+        assert_eq!(value(service, "EnvValue01"), Some("debug"));
+        assert_eq!(value(service, "EnvName02"), Some(""));
+        assert_eq!(value(service, "EnvName20"), Some(""), "every slot is rendered");
+        assert_eq!(value(service, "SecretFrom01"), Some("arn:aws:ssm:us-east-1:123456789012:parameter/payments/db"));
+        assert_eq!(value(service, "SecretName10"), Some(""));
+        assert_eq!((value(service, "ScalingMin"), value(service, "ScalingMax")), (Some("2"), Some("6")));
+        assert_eq!((value(service, "ScalingMetric"), value(service, "ScalingTarget")), (Some("requests"), Some("500")));
+        assert_eq!(value(&stacks.cluster, "CertificateArn"), c.certificate_arn.as_deref());
+        assert_eq!(value(&stacks.cluster, "ContainerInsights"), Some("enabled"));
+        let plain = render(&cluster(), &input(), Some(1));
+        assert_eq!(value(&plain.service, "Https"), Some("false"));
+        assert_eq!(value(&plain.service, "ScalingMax"), Some("0"), "no auto scaling");
+        assert_eq!(value(&plain.cluster, "CertificateArn"), Some(""));
+        let shown: Vec<_> = stacks.service.parameters.iter().filter(|p| shown(p)).map(|p| p.key.as_str()).collect();
+        assert!(shown.contains(&"EnvName01") && !shown.contains(&"EnvName02") && shown.contains(&"Role"), "{shown:?}");
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! worded for the person filling in the form.
 
 use crate::instance_types;
-use crate::model::{ClusterParameters, EnvironmentInput, FieldError, NewUser, RequestInput, Role, UserPatch};
+use crate::model::{
+    AutoScaling, ClusterParameters, EnvironmentInput, EnvironmentVariable, FieldError, NewUser, RequestInput, Role, ScalingMetric,
+    Secret, UserPatch,
+};
 use serde::{Deserialize, Serialize};
 
 pub const SERVICE_NAME_MAX: usize = 40;
@@ -19,6 +22,19 @@ pub const MEMORY_MIN: u32 = 128;
 pub const MEMORY_MAX: u32 = 122_880;
 pub const DESIRED_COUNT_MAX: u32 = 50;
 pub const PASSWORD_MIN: usize = 10;
+/// The service template has this many `EnvNameNN`/`EnvValueNN` slots.
+pub const ENVIRONMENT_VARIABLES_MAX: usize = 20;
+/// The service template has this many `SecretNameNN`/`SecretFromNN` slots.
+pub const SECRETS_MAX: usize = 10;
+/// A CloudFormation parameter value holds at most 4096 bytes.
+pub const VARIABLE_VALUE_MAX: usize = 4096;
+pub const VARIABLE_NAME_MAX: usize = 255;
+pub const SCALING_REQUESTS_MAX: u32 = 100_000;
+/// `MaximumPercent` of the service template: a rolling deployment runs up to twice the tasks.
+pub const DEPLOYMENT_MAXIMUM_PERCENT: u32 = 200;
+/// Variables the service template sets itself (the containers cannot ask the instance
+/// metadata service for the region).
+pub const RESERVED_VARIABLES: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
 /// The request form as typed: every field a string, so that "abc" in a number field
 /// becomes a message next to that field rather than a failed submission.
@@ -36,6 +52,15 @@ pub struct RequestDraft {
     pub path: String,
     pub health_check_path: String,
     pub task_role_arn: String,
+    /// `NAME=value`, one a line.
+    pub environment_variables: String,
+    /// `NAME=arn`, one a line.
+    pub secrets: String,
+    /// Empty (no auto scaling), `cpu` or `requests`.
+    pub scaling_metric: String,
+    pub scaling_min: String,
+    pub scaling_max: String,
+    pub scaling_target: String,
 }
 
 impl RequestDraft {
@@ -43,7 +68,7 @@ impl RequestDraft {
     pub fn new_form(environment: &str) -> Self {
         RequestDraft {
             environment: environment.to_string(),
-            image_url: "nginx:latest".into(),
+            image_url: "public.ecr.aws/nginx/nginx:stable".into(),
             container_port: "80".into(),
             cpu: "256".into(),
             memory: "512".into(),
@@ -66,6 +91,12 @@ impl RequestDraft {
             path: input.path.clone(),
             health_check_path: input.health_check_path.clone(),
             task_role_arn: input.task_role_arn.clone().unwrap_or_default(),
+            environment_variables: input.environment_variables.iter().map(|v| format!("{}={}\n", v.name, v.value)).collect(),
+            secrets: input.secrets.iter().map(|v| format!("{}={}\n", v.name, v.value_from)).collect(),
+            scaling_metric: input.autoscaling.as_ref().map(|a| a.metric.as_str().to_string()).unwrap_or_default(),
+            scaling_min: input.autoscaling.as_ref().map(|a| a.min.to_string()).unwrap_or_default(),
+            scaling_max: input.autoscaling.as_ref().map(|a| a.max.to_string()).unwrap_or_default(),
+            scaling_target: input.autoscaling.as_ref().map(|a| a.target.to_string()).unwrap_or_default(),
         }
     }
 
@@ -115,9 +146,48 @@ impl RequestDraft {
             path: self.path.trim().to_string(),
             health_check_path: self.health_check_path.trim().to_string(),
             task_role_arn: Some(self.task_role_arn.trim().to_string()).filter(|s| !s.is_empty()),
+            ..Default::default()
         };
+        let mut input = input;
+        match lines("Environment variables", &self.environment_variables) {
+            Ok(pairs) => input.environment_variables = pairs.into_iter().map(|(name, value)| EnvironmentVariable { name, value }).collect(),
+            Err(m) => errors.push(FieldError::new("environment_variables", m)),
+        }
+        match lines("Secrets", &self.secrets) {
+            Ok(pairs) => input.secrets = pairs.into_iter().map(|(name, value_from)| Secret { name, value_from }).collect(),
+            Err(m) => errors.push(FieldError::new("secrets", m)),
+        }
+        let metric = self.scaling_metric.trim();
+        if !metric.is_empty() {
+            let mut number = |field: &str, label: &str, text: &str| match text.trim().parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => {
+                    errors.push(FieldError::new(field, format!("{label} must be a whole number")));
+                    0
+                }
+            };
+            let min = number("scaling_min", "Minimum tasks", &self.scaling_min);
+            let max = number("scaling_max", "Maximum tasks", &self.scaling_max);
+            let target = number("scaling_target", "Target", &self.scaling_target);
+            match ScalingMetric::parse(metric) {
+                Some(metric) => input.autoscaling = Some(AutoScaling { min, max, metric, target }),
+                None => errors.push(FieldError::new("scaling_metric", "Auto scaling follows cpu or requests")),
+            }
+        }
         (input, errors)
     }
+}
+
+/// `NAME=value` lines (blank ones skipped) as pairs, or what is wrong with the first bad line.
+fn lines(label: &str, text: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| match line.trim_end_matches('\r').split_once('=') {
+            Some((name, value)) => Ok((name.trim().to_string(), value.to_string())),
+            None => Err(format!("{label}, line {}: write NAME=value", i + 1)),
+        })
+        .collect()
 }
 
 /// Checks a request on its own and, when the environment is known, against the
@@ -142,7 +212,210 @@ pub fn validate_request(input: &RequestInput, cluster: Option<&ClusterParameters
     if let Some(arn) = &input.task_role_arn {
         check("task_role_arn", role_arn(arn));
     }
+    errors.extend(validate_service_options(input, cluster));
     errors
+}
+
+/// Environment variables, secrets, auto scaling, and whether the API fits the environment's
+/// maximum capacity.
+pub fn validate_service_options(input: &RequestInput, cluster: Option<&ClusterParameters>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut check = |field: &str, result: Result<(), String>| {
+        if let Err(message) = result {
+            errors.push(FieldError::new(field, message));
+        }
+    };
+    check("environment_variables", environment_variables(&input.environment_variables));
+    check("secrets", secrets(&input.secrets, &input.environment_variables));
+    if let Some(scaling) = &input.autoscaling {
+        check("scaling_min", scaling_min(scaling));
+        check("scaling_max", scaling_max(scaling));
+        check("scaling_target", scaling_target(scaling));
+        if (1..=DESIRED_COUNT_MAX).contains(&input.desired_count) && scaling.min <= scaling.max
+            && !(scaling.min..=scaling.max).contains(&input.desired_count)
+        {
+            check(
+                "desired_count",
+                Err(format!(
+                    "With auto scaling the desired count is where it starts: between the minimum ({}) and the maximum ({})",
+                    scaling.min, scaling.max
+                )),
+            );
+        }
+    }
+    if let Some(cluster) = cluster {
+        if let Err((field, message)) = capacity(input, cluster) {
+            if !errors.iter().any(|e| e.field == field) {
+                errors.push(FieldError::new(field, message));
+            }
+        }
+    }
+    errors
+}
+
+/// A POSIX-style variable name: letters, digits and `_`, not starting with a digit.
+fn variable_name(label: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > VARIABLE_NAME_MAX {
+        return Err(format!("{label}: a name must be 1 to {VARIABLE_NAME_MAX} characters"));
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("{label}: {name} is not a variable name (letters, digits and _, not starting with a digit)"));
+    }
+    if RESERVED_VARIABLES.contains(&name) {
+        return Err(format!("{label}: {name} is set by Berth (the environment's region)"));
+    }
+    Ok(())
+}
+
+fn environment_variables(variables: &[EnvironmentVariable]) -> Result<(), String> {
+    if variables.len() > ENVIRONMENT_VARIABLES_MAX {
+        return Err(format!("At most {ENVIRONMENT_VARIABLES_MAX} environment variables"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for v in variables {
+        variable_name("Environment variables", &v.name)?;
+        if !seen.insert(v.name.as_str()) {
+            return Err(format!("Environment variables: {} is set twice", v.name));
+        }
+        if v.value.len() > VARIABLE_VALUE_MAX {
+            return Err(format!("Environment variables: the value of {} must be at most {VARIABLE_VALUE_MAX} bytes", v.name));
+        }
+        if v.value.chars().any(char::is_control) {
+            return Err(format!("Environment variables: the value of {} must be one line without control characters", v.name));
+        }
+    }
+    Ok(())
+}
+
+fn secrets(secrets: &[Secret], variables: &[EnvironmentVariable]) -> Result<(), String> {
+    if secrets.len() > SECRETS_MAX {
+        return Err(format!("At most {SECRETS_MAX} secrets"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for s in secrets {
+        variable_name("Secrets", &s.name)?;
+        if !seen.insert(s.name.as_str()) || variables.iter().any(|v| v.name == s.name) {
+            return Err(format!("Secrets: {} is set twice", s.name));
+        }
+        secret_arn(&s.value_from).map_err(|m| format!("Secrets: {}: {m}", s.name))?;
+    }
+    Ok(())
+}
+
+/// `aws`, `aws-cn`, `aws-us-gov`...
+fn aws_partition(value: &str) -> bool {
+    value.starts_with("aws") && value.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+}
+
+/// The name a secret's ARN points at (`team/db-password` for
+/// `arn:aws:ssm:eu-west-1:123456789012:parameter/team/db-password` or
+/// `arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/db-password-AbCdEf`), once
+/// [`secret_arn`] accepted it.
+pub fn secret_name(value_from: &str) -> Option<&str> {
+    let rest = value_from.splitn(6, ':').nth(5)?;
+    rest.strip_prefix("parameter/").or_else(|| rest.strip_prefix("secret:"))
+}
+
+/// An SSM parameter or Secrets Manager secret ARN, whole: the execution role is allowed
+/// exactly these ARNs, so a name alone or a JSON-key suffix would not be readable.
+pub fn secret_arn(value: &str) -> Result<(), String> {
+    let message = "must be the ARN of an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) \
+                   or of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)";
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    let [arn, partition, service, region_name, account, rest] = parts[..] else { return Err(message.into()) };
+    let ok_head = arn == "arn"
+        && aws_partition(partition)
+        && region(region_name).is_ok()
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit());
+    let name = match service {
+        "ssm" => rest.strip_prefix("parameter/").filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))),
+        "secretsmanager" => rest.strip_prefix("secret:").filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))),
+        _ => None,
+    };
+    match name {
+        Some(name) if ok_head && !name.is_empty() && value.len() <= 2048 => Ok(()),
+        _ => Err(message.into()),
+    }
+}
+
+fn scaling_min(s: &AutoScaling) -> Result<(), String> {
+    if (1..=DESIRED_COUNT_MAX).contains(&s.min) {
+        Ok(())
+    } else {
+        Err(format!("Minimum tasks must be between 1 and {DESIRED_COUNT_MAX}"))
+    }
+}
+
+fn scaling_max(s: &AutoScaling) -> Result<(), String> {
+    if s.max > DESIRED_COUNT_MAX {
+        Err(format!("Maximum tasks must be at most {DESIRED_COUNT_MAX}"))
+    } else if s.max < s.min.max(1) {
+        Err("Maximum tasks must be at least the minimum".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn scaling_target(s: &AutoScaling) -> Result<(), String> {
+    match s.metric {
+        ScalingMetric::Cpu if !(1..=100).contains(&s.target) => Err("The CPU target is a percentage between 1 and 100".into()),
+        ScalingMetric::Requests if !(1..=SCALING_REQUESTS_MAX).contains(&s.target) => {
+            Err(format!("The request target is between 1 and {SCALING_REQUESTS_MAX} requests per task per minute"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How many tasks of this size the environment holds at its maximum size.
+pub fn tasks_that_fit(cpu_units: u32, memory_mib: u32, cluster: &ClusterParameters) -> Option<u32> {
+    let instance = instance_types::find(&cluster.instance_type)?;
+    if cpu_units == 0 || memory_mib == 0 {
+        return None;
+    }
+    let per_instance = (instance.cpu_units() / cpu_units).min(instance.usable_memory_mib() / memory_mib);
+    Some(per_instance.saturating_mul(cluster.max_size))
+}
+
+/// The most tasks the API runs outside deployments: the scaling maximum, if it scales.
+pub fn steady_tasks(input: &RequestInput) -> u32 {
+    input.autoscaling.as_ref().map_or(input.desired_count, |s| s.max.max(input.desired_count))
+}
+
+/// The most tasks the API runs at once: its steady count during a rolling deployment,
+/// which starts new tasks before it stops old ones.
+pub fn peak_tasks(input: &RequestInput) -> u32 {
+    // Typed numbers can be anything: u64 cannot overflow here.
+    let peak = (u64::from(steady_tasks(input)) * u64::from(DEPLOYMENT_MAXIMUM_PERCENT)).div_ceil(100);
+    u32::try_from(peak).unwrap_or(u32::MAX)
+}
+
+/// Whether the API's peak fits the environment at its maximum size; else the field to
+/// change and what fits.
+pub fn capacity(input: &RequestInput, cluster: &ClusterParameters) -> Result<(), (&'static str, String)> {
+    let Some(fit) = tasks_that_fit(input.cpu, input.memory, cluster) else { return Ok(()) };
+    let peak = peak_tasks(input);
+    if fit == 0 || peak <= fit {
+        return Ok(());
+    }
+    let field = match &input.autoscaling {
+        Some(s) if s.max > input.desired_count => "scaling_max",
+        _ => "desired_count",
+    };
+    let most = u64::from(fit) * 100 / u64::from(DEPLOYMENT_MAXIMUM_PERCENT);
+    let what_fits = if most == 0 {
+        "Not even one task leaves room for a deployment: ask for less CPU or memory per task".to_string()
+    } else {
+        format!("At most {most} tasks fit; or ask for less CPU or memory per task")
+    };
+    Err((
+        field,
+        format!(
+            "Does not fit: at its maximum size ({} × {}) the environment holds {fit} tasks of {} CPU units and {} MiB, \
+             and a deployment runs up to {DEPLOYMENT_MAXIMUM_PERCENT} % of the tasks ({peak}). {what_fits}.",
+            cluster.max_size, cluster.instance_type, input.cpu, input.memory
+        ),
+    ))
 }
 
 fn required(label: &str, value: &str) -> Result<(), String> {
@@ -491,7 +764,62 @@ pub fn validate_environment(input: &EnvironmentInput) -> Vec<FieldError> {
             Err(format!("Rule capacity must be between 1 and {} (the load balancer's quota)", crate::model::DEFAULT_RULE_CAPACITY))
         },
     );
+    errors.extend(validate_environment_options(input));
     errors
+}
+
+/// The load balancer's certificate and access logs.
+pub fn validate_environment_options(input: &EnvironmentInput) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let p = &input.parameters;
+    if let Some(arn) = &p.certificate_arn {
+        if let Err(m) = certificate_arn(arn, &input.region) {
+            errors.push(FieldError::new("parameters.CertificateArn", m));
+        }
+    }
+    if let Some(bucket) = &p.access_logs_bucket {
+        if let Err(m) = bucket_name(bucket) {
+            errors.push(FieldError::new("parameters.AccessLogsBucket", m));
+        }
+    }
+    errors
+}
+
+/// `arn:aws:acm:<region>:<account>:certificate/<id>`, in the environment's region (a load
+/// balancer takes certificates from its own region only).
+pub fn certificate_arn(value: &str, environment_region: &str) -> Result<(), String> {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    let well_formed = matches!(
+        parts[..],
+        ["arn", partition, "acm", region_name, account, resource]
+            if aws_partition(partition)
+                && region(region_name).is_ok()
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    );
+    if !well_formed {
+        return Err("Certificate must be an ACM certificate ARN like arn:aws:acm:eu-west-1:123456789012:certificate/1234abcd-…".into());
+    }
+    if parts[3] != environment_region {
+        return Err(format!("The certificate is in {}; the load balancer needs one from {environment_region}", parts[3]));
+    }
+    Ok(())
+}
+
+/// S3 bucket naming rules (general purpose buckets).
+pub fn bucket_name(value: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !value.contains("..")
+        && value.split('.').filter(|p| p.chars().all(|c| c.is_ascii_digit())).count() != 4;
+    if ok {
+        Ok(())
+    } else {
+        Err("Access logs bucket must be an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens".into())
+    }
 }
 
 /// An SSM parameter name as a path: `/a/b/c`, at most 15 levels and 1011 characters, each
@@ -526,6 +854,7 @@ mod tests {
             path: "/orders*".into(),
             health_check_path: "/health".into(),
             task_role_arn: None,
+            ..Default::default()
         }
     }
 
@@ -607,12 +936,7 @@ mod tests {
 
     #[test]
     fn cpu_and_memory_must_fit_the_instance_type() {
-        let cluster = |t: &str| ClusterParameters {
-            instance_type: t.into(),
-            desired_capacity: 2,
-            max_size: 4,
-            ecs_ami: None,
-        };
+        let cluster = |t: &str| ClusterParameters { instance_type: t.into(), desired_capacity: 2, max_size: 4, ..Default::default() };
         let mut input = good();
         input.cpu = 4096;
         input.memory = 3000;
@@ -740,7 +1064,7 @@ mod tests {
         let good = EnvironmentInput {
             name: "production".into(),
             region: "eu-west-1".into(),
-            parameters: ClusterParameters { instance_type: "m5.large".into(), desired_capacity: 2, max_size: 4, ecs_ami: None },
+            parameters: ClusterParameters { instance_type: "m5.large".into(), desired_capacity: 2, max_size: 4, ..Default::default() },
             rule_capacity: 100,
         };
         assert!(validate_environment(&good).is_empty());

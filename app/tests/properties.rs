@@ -10,7 +10,7 @@
 //!   property is tested on thousands of deployable requests, not only on rejected junk.
 
 use app::instance_types::OFFERED;
-use app::model::{ClusterParameters, EnvironmentInput, NewUser, RequestInput, StackInput, UserPatch};
+use app::model::{AutoScaling, ClusterParameters, EnvironmentInput, EnvironmentVariable, NewUser, RequestInput, ScalingMetric, Secret, StackInput, UserPatch};
 use app::stacks::{self, TARGET_GROUP_NAME_MAX};
 use app::validation::{self, validate_environment, validate_new_user, validate_request, validate_user_patch, RequestDraft};
 use proptest::prelude::*;
@@ -197,8 +197,8 @@ fn any_u32() -> impl Strategy<Value = u32> {
 
 prop_compose! {
     fn any_draft()(
-        strings in prop::collection::vec(text(), 7),
-        numbers in prop::collection::vec(number_text(), 4),
+        strings in prop::collection::vec(text(), 10),
+        numbers in prop::collection::vec(number_text(), 7),
     ) -> RequestDraft {
         RequestDraft {
             environment: strings[0].clone(),
@@ -212,6 +212,12 @@ prop_compose! {
             cpu: numbers[1].clone(),
             memory: numbers[2].clone(),
             desired_count: numbers[3].clone(),
+            environment_variables: strings[7].clone(),
+            secrets: strings[8].clone(),
+            scaling_metric: strings[9].clone(),
+            scaling_min: numbers[4].clone(),
+            scaling_max: numbers[5].clone(),
+            scaling_target: numbers[6].clone(),
         }
     }
 }
@@ -234,6 +240,7 @@ prop_compose! {
             cpu: numbers[1],
             memory: numbers[2],
             desired_count: numbers[3],
+            ..Default::default()
         }
     }
 }
@@ -249,7 +256,7 @@ prop_compose! {
         EnvironmentInput {
             name,
             region,
-            parameters: ClusterParameters { instance_type, desired_capacity: numbers[0], max_size: numbers[1], ecs_ami },
+            parameters: ClusterParameters { instance_type, desired_capacity: numbers[0], max_size: numbers[1], ecs_ami, ..Default::default() },
             rule_capacity: numbers[2],
         }
     }
@@ -308,6 +315,7 @@ prop_compose! {
                 desired_capacity,
                 max_size: (desired_capacity + extra).min(validation::MAX_CLUSTER_SIZE),
                 ecs_ami,
+                ..Default::default()
             },
             rule_capacity,
         }
@@ -327,22 +335,43 @@ prop_compose! {
         path in valid_path(),
         health_check_path in r#"/[a-zA-Z0-9_.~$@:+&'"-]{0,40}(/[a-zA-Z0-9_.-]{1,20}){0,3}"#,
         task_role_arn in prop::option::of("arn:aws(-us-gov|-cn)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]{1,40}(/[A-Za-z0-9+=,.@_-]{1,20}){0,2}"),
+        variables in prop::collection::btree_map("APP_[A-Z0-9_]{0,20}", "[ -~]{0,80}|\\PC{0,40}", 0..=validation::ENVIRONMENT_VARIABLES_MAX),
+        secrets in prop::collection::btree_map(
+            "SECRET_[A-Z0-9_]{0,20}",
+            "arn:aws:(ssm:[a-z]{2}-[a-z]{4,7}-[1-4]:[0-9]{12}:parameter/[a-z]{1,8}/[A-Za-z0-9_.-]{1,40}|secretsmanager:[a-z]{2}-[a-z]{4,7}-[1-4]:[0-9]{12}:secret:[a-z]{1,8}/[A-Za-z0-9/_+=.@-]{1,40})",
+            0..=validation::SECRETS_MAX,
+        ),
+        scaling in prop::option::of((prop::sample::select(ScalingMetric::ALL.to_vec()), 0.0..=1.0f64, 1..=100u32)),
         env in Just(env),
     ) -> RequestInput {
         let instance = app::instance_types::find(&env.parameters.instance_type).expect("an offered type");
         let scale = |min: u32, max: u32, share: f64| min + ((max - min) as f64 * share) as u32;
+        let cpu = scale(validation::CPU_MIN, instance.cpu_units().min(validation::CPU_MAX), cpu_share);
+        let memory = scale(validation::MEMORY_MIN, instance.usable_memory_mib().min(validation::MEMORY_MAX), memory_share);
+        // At most half of what the environment holds: a deployment runs twice the tasks.
+        let room = (validation::tasks_that_fit(cpu, memory, &env.parameters).unwrap_or(2) / 2).clamp(1, validation::DESIRED_COUNT_MAX);
+        let desired_count = desired_count.min(room);
+        let autoscaling = scaling.map(|(metric, share, target)| AutoScaling {
+            min: 1,
+            max: scale(desired_count, room, share),
+            metric,
+            target,
+        });
         RequestInput {
             environment: env.name.clone(),
             service_name,
             description: description.trim().to_string(),
             image_url,
             container_port,
-            cpu: scale(validation::CPU_MIN, instance.cpu_units().min(validation::CPU_MAX), cpu_share),
-            memory: scale(validation::MEMORY_MIN, instance.usable_memory_mib().min(validation::MEMORY_MAX), memory_share),
+            cpu,
+            memory,
             desired_count,
             path,
             health_check_path,
             task_role_arn,
+            environment_variables: variables.into_iter().map(|(name, value)| EnvironmentVariable { name, value }).collect(),
+            secrets: secrets.into_iter().map(|(name, value_from)| Secret { name, value_from }).collect(),
+            autoscaling,
         }
     }
 }

@@ -62,6 +62,9 @@ pub struct Config {
     /// Task roles a request may name must have a name starting with this (the IAM policy
     /// lets Berth pass only these roles); empty allows any role.
     pub task_role_prefix: String,
+    /// A request's secrets must be named under its team (SSM parameters `/<team>/...`,
+    /// Secrets Manager secrets `<team>/...`), so one team's API cannot read another's.
+    pub secrets_scoped_to_team: bool,
     /// The AWS region Berth's clients work in (from `AWS_REGION`, the profile, or
     /// us-east-1); every environment must be in it. Not a setting of its own.
     #[serde(skip)]
@@ -115,6 +118,7 @@ impl Default for Config {
             signin_max_failures_per_address: 20,
             signin_window_seconds: 15 * 60,
             task_role_prefix: "berth-".into(),
+            secrets_scoped_to_team: true,
             aws_region: "us-east-1".into(),
         }
     }

@@ -112,8 +112,13 @@ mod tests {
             ..Default::default()
         };
         let with_role = RequestInput { task_role_arn: Some("arn:aws:iam::123456789012:role/x".into()), ..input.clone() };
-        let minimal_cluster = ClusterParameters { instance_type: "t3.medium".into(), desired_capacity: 1, max_size: 1, ecs_ami: None };
-        let full_cluster = ClusterParameters { ecs_ami: Some("/aws/service/ecs/x".into()), ..minimal_cluster.clone() };
+        let minimal_cluster = ClusterParameters { instance_type: "t3.medium".into(), desired_capacity: 1, max_size: 1, ..Default::default() };
+        let full_cluster = ClusterParameters {
+            ecs_ami: Some("/aws/service/ecs/x".into()),
+            certificate_arn: Some("arn:aws:acm:us-east-1:123456789012:certificate/x".into()),
+            access_logs_bucket: Some("logs".into()),
+            ..minimal_cluster.clone()
+        };
         let minimal = render(&minimal_cluster, &input, Some(1));
         let full = render(&full_cluster, &with_role, Some(1));
         check(StackKind::Cluster, &minimal.cluster, &full.cluster);

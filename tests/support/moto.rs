@@ -1,4 +1,6 @@
-//! A local AWS: one moto server per test, on a free loopback port.
+//! A local AWS: one moto server per test, on a free loopback port. It is moto with the fixes
+//! of `localaws/patched_moto.py` (resource types moto's CloudFormation lacks), the same
+//! moto localaws runs.
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -15,15 +17,18 @@ pub const REGION: &str = "us-east-1";
 impl Moto {
     pub async fn start() -> Result<Moto> {
         let port = super::free_port();
-        let server = std::env::var_os("MOTO_SERVER")
+        // The venv's Python (scripts/ensure-tools creates it with moto).
+        let python = std::env::var_os("LOCALAWS_PYTHON")
             .map(PathBuf::from)
-            .unwrap_or_else(|| super::workspace().join(".venv/bin/moto_server"));
-        let child = Command::new(&server)
+            .unwrap_or_else(|| super::workspace().join(".venv/bin/python"));
+        let server = super::workspace().join("localaws/patched_moto.py");
+        let child = Command::new(&python)
+            .arg(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {} (scripts/ensure-tools installs it)", server.display()))?;
+            .with_context(|| format!("starting {} {} (scripts/ensure-tools installs moto)", python.display(), server.display()))?;
         let moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
@@ -43,6 +48,26 @@ impl Moto {
     /// An SDK configuration for talking to this server from the test itself.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         sdk_config_at(&self.endpoint).await
+    }
+
+    /// Runs `code` with boto3 (the venv's) against this server, `aws(service)` giving a
+    /// client, and returns what it prints as JSON: for services the tests have no Rust SDK
+    /// crate of (ACM, IAM, Application Auto Scaling).
+    pub fn boto3(&self, code: &str) -> Result<serde_json::Value> {
+        let python = std::env::var_os("LOCALAWS_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| super::workspace().join(".venv/bin/python"));
+        let prelude = format!(
+            "import boto3, json\n\
+             def aws(service):\n    return boto3.client(service, endpoint_url='{}', region_name='{REGION}', \
+             aws_access_key_id='local', aws_secret_access_key='local')\n",
+            self.endpoint
+        );
+        let out = Command::new(&python).arg("-c").arg(format!("{prelude}{code}")).output()?;
+        if !out.status.success() {
+            bail!("boto3 script failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(serde_json::from_slice(&out.stdout).with_context(|| String::from_utf8_lossy(&out.stdout).to_string())?)
     }
 }
 

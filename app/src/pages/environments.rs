@@ -24,6 +24,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
         desired_capacity: "2".into(),
         max_size: "4".into(),
         rule_capacity: DEFAULT_RULE_CAPACITY.to_string(),
+        container_insights: Some("on".into()),
         ..Default::default()
     };
     view! {
@@ -121,7 +122,17 @@ fn EnvironmentDetail(environment: Environment, platform: bool) -> impl IntoView 
             <dt>"Instance type"</dt><dd>{e.parameters.instance_type.clone()}</dd>
             <dt>"Desired capacity"</dt><dd>{e.parameters.desired_capacity}</dd>
             <dt>"Maximum size"</dt><dd>{e.parameters.max_size}</dd>
-            <dt>"AMI"</dt><dd><code>{e.parameters.ecs_ami.clone().unwrap_or_else(|| "latest ECS-optimized Amazon Linux 2 (template default)".into())}</code></dd>
+            <dt>"AMI"</dt><dd><code>{e.parameters.ecs_ami.clone().unwrap_or_else(|| "latest ECS-optimized Amazon Linux 2023 (template default)".into())}</code></dd>
+            <dt>"Served over"</dt>
+            <dd id="environment-protocol">
+                {match e.parameters.certificate_arn.clone() {
+                    Some(arn) => view! { "HTTPS (port 80 redirects), certificate " <code>{arn}</code> }.into_any(),
+                    None => view! { "plain HTTP: the environment has no certificate" }.into_any(),
+                }}
+            </dd>
+            <dt>"Access logs"</dt><dd>{e.parameters.access_logs_bucket.clone().map(|b| format!("to s3://{b}")).unwrap_or_else(|| "off".into())}</dd>
+            <dt>"Deletion protection"</dt><dd>{if e.parameters.deletion_protection { "on" } else { "off" }}</dd>
+            <dt>"Container Insights"</dt><dd>{if e.parameters.container_insights { "on" } else { "off" }}</dd>
             <dt>"APIs"</dt><dd>{format!("{} of {} listener rules", e.api_count, e.rule_capacity)}</dd>
         </dl>
         <h2>"Stack outputs"</h2>
@@ -178,7 +189,21 @@ fn EnvironmentEditor(initial: EnvironmentForm, existing: Option<String>) -> impl
             </div>
             {text("Desired capacity", "desired_capacity", "parameters.DesiredCapacity", initial.desired_capacity.clone(), "EC2 instances to run.")}
             {text("Maximum size", "max_size", "parameters.MaxSize", initial.max_size.clone(), "The auto scaling group's upper bound.")}
-            {text("AMI SSM parameter (optional)", "ecs_ami", "parameters.ECSAMI", initial.ecs_ami.clone(), "Empty: the latest ECS-optimized Amazon Linux 2 AMI.")}
+            {text("AMI SSM parameter (optional)", "ecs_ami", "parameters.ECSAMI", initial.ecs_ami.clone(), "Empty: the latest ECS-optimized Amazon Linux 2023 AMI.")}
+            {text("Certificate ARN (optional)", "certificate_arn", "parameters.CertificateArn", initial.certificate_arn.clone(), "An ACM certificate in the environment's region: HTTPS on 443, port 80 redirects. Empty: plain HTTP.")}
+            {text("Access logs bucket (optional)", "access_logs_bucket", "parameters.AccessLogsBucket", initial.access_logs_bucket.clone(), "An S3 bucket whose policy lets the load balancer write its access logs.")}
+            <div class="field checkbox">
+                <label>
+                    <input type="checkbox" id="env-deletion_protection" name="form[deletion_protection]" checked=initial.deletion_protection.is_some()/>
+                    " Deletion protection (the load balancer cannot be deleted while on)"
+                </label>
+            </div>
+            <div class="field checkbox">
+                <label>
+                    <input type="checkbox" id="env-container_insights" name="form[container_insights]" checked=initial.container_insights.is_some()/>
+                    " Container Insights (CloudWatch metrics per task and service)"
+                </label>
+            </div>
             {text("Rule capacity", "rule_capacity", "rule_capacity", initial.rule_capacity.clone(), "How many APIs the load balancer may route (quota: 100).")}
             {move || general().map(|e| view! { <ErrorNote error=e/> })}
             <button type="submit">{if editing { "Save changes" } else { "Create environment" }}</button>

@@ -34,6 +34,13 @@ pub fn RequestDetailPage() -> impl IntoView {
                             let public_url = r.outputs.get("PublicUrl").cloned();
                             let reason = r.status_reason.clone();
                             let edit = r.allowed.edit.then(|| format!("/requests/{}/edit", r.id));
+                            let https = crate::stacks::served_over_https(&r.stacks.service);
+                            let variables = p.environment_variables.iter().map(|v| format!("{}={}", v.name, v.value)).collect::<Vec<_>>().join(", ");
+                            let secrets = p.secrets.iter().map(|s| format!("{} ← {}", s.name, s.value_from)).collect::<Vec<_>>().join(", ");
+                            let scaling = p.autoscaling.as_ref().map_or_else(
+                                || "off".to_string(),
+                                |a| format!("{} to {} tasks, {} at {}", a.min, a.max, a.metric.label(), a.target),
+                            );
                             view! {
                                 <div class="page-head">
                                     <h1>{r.service_name.clone()} " " <StatusBadge status=r.status/></h1>
@@ -66,6 +73,11 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <dt>"Path"</dt><dd><code>{p.path.clone()}</code></dd>
                                     <dt>"Health check"</dt><dd><code>{p.health_check_path.clone()}</code></dd>
                                     <dt>"Task role"</dt><dd>{p.task_role_arn.clone().unwrap_or_else(|| "none".into())}</dd>
+                                    <dt>"Served over"</dt>
+                                    <dd id="protocol">{if https { "HTTPS" } else { "plain HTTP: the environment has no certificate" }}</dd>
+                                    <dt>"Environment variables"</dt><dd><code>{if variables.is_empty() { "none".to_string() } else { variables }}</code></dd>
+                                    <dt>"Secrets"</dt><dd><code>{if secrets.is_empty() { "none".to_string() } else { secrets }}</code></dd>
+                                    <dt>"Auto scaling"</dt><dd>{scaling}</dd>
                                 </dl>
                                 <h2>"Stack parameters"</h2>
                                 <p class="downloads">

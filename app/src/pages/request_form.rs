@@ -5,7 +5,7 @@
 use crate::api::{get_request, list_environments, SubmitRequest};
 use crate::components::{ErrorNote, StackTable};
 use crate::error::AppError;
-use crate::model::{error_for, Environment};
+use crate::model::{error_for, Environment, ScalingMetric};
 use crate::stacks;
 use crate::validation::RequestDraft;
 use leptos::prelude::*;
@@ -157,6 +157,63 @@ const FIELDS: &[Field] = &[
     },
 ];
 
+/// Read only when auto scaling is on.
+const SCALING_FIELDS: &[Field] = &[
+    Field {
+        key: "scaling_min",
+        label: "Minimum tasks",
+        hint: "Auto scaling never goes below this.",
+        input_type: "number",
+        get: |d| &d.scaling_min,
+        set: |d, v| d.scaling_min = v,
+    },
+    Field {
+        key: "scaling_max",
+        label: "Maximum tasks",
+        hint: "Auto scaling never goes above this; the environment must hold twice as many (deployments).",
+        input_type: "number",
+        get: |d| &d.scaling_max,
+        set: |d, v| d.scaling_max = v,
+    },
+    Field {
+        key: "scaling_target",
+        label: "Target",
+        hint: "CPU: a percentage such as 60. Requests: per task per minute, such as 1000.",
+        input_type: "number",
+        get: |d| &d.scaling_target,
+        set: |d, v| d.scaling_target = v,
+    },
+];
+
+/// A `NAME=value` list, one a line.
+struct ListField {
+    key: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    placeholder: &'static str,
+    get: Getter,
+    set: Setter,
+}
+
+const LIST_FIELDS: &[ListField] = &[
+    ListField {
+        key: "environment_variables",
+        label: "Environment variables (optional)",
+        hint: "NAME=value, one a line. Not for secrets: anyone who can read the request sees them.",
+        placeholder: "LOG_LEVEL=info",
+        get: |d| &d.environment_variables,
+        set: |d, v| d.environment_variables = v,
+    },
+    ListField {
+        key: "secrets",
+        label: "Secrets (optional)",
+        hint: "NAME=ARN of an SSM parameter or Secrets Manager secret of your team, one a line. ECS reads the value when a task starts; only this API's tasks may read them.",
+        placeholder: "DB_PASSWORD=arn:aws:ssm:us-east-1:123456789012:parameter/payments/orders/db-password",
+        get: |d| &d.secrets,
+        set: |d, v| d.secrets = v,
+    },
+];
+
 #[component]
 fn RequestForm(
     environments: Vec<Environment>,
@@ -199,7 +256,36 @@ fn RequestForm(
         Some(draft.with(|d| stacks::render(&cluster, &d.lenient(), priority)))
     };
 
-    let initial_values = initial.clone();
+    let https = move || cluster().is_some_and(|c| c.https());
+    // What the server renders into the fields; field views are used for several lists.
+    let initial_values = StoredValue::new(initial.clone());
+    let list_view = move |field: &'static ListField| {
+        let key = field.key;
+        let (get, set) = (field.get, field.set);
+        view! {
+            <div class="field" class:invalid=move || message(key).is_some()>
+                <label for=key>{field.label}</label>
+                <textarea
+                    id=key
+                    name=format!("draft[{key}]")
+                    rows="3"
+                    placeholder=field.placeholder
+                    prop:value=move || draft.with(|d| get(d).clone())
+                    on:input=move |ev| {
+                        let value = event_target_value(&ev);
+                        draft.update(|d| set(d, value));
+                        touch(key);
+                    }
+                    aria-describedby=format!("{key}-error")
+                >
+                    {initial_values.with_value(|d| get(d).clone())}
+                </textarea>
+                <small class="hint">{field.hint}</small>
+                <p class="field-error" id=format!("{key}-error")>{move || message(key)}</p>
+            </div>
+        }
+    };
+    let initial_metric = initial.scaling_metric.clone();
     let field_view = move |field: &'static Field| {
         let key = field.key;
         let set = field.set;
@@ -211,7 +297,7 @@ fn RequestForm(
                     id=key
                     name=format!("draft[{key}]")
                     type=field.input_type
-                    value=get(&initial_values).clone()
+                    value=initial_values.with_value(|d| get(d).clone())
                     prop:value=move || draft.with(|d| get(d).clone())
                     on:input=move |ev| {
                         let value = event_target_value(&ev);
@@ -251,6 +337,9 @@ fn RequestForm(
                             })
                             .collect_view()}
                     </select>
+                    <p class="hint" id="environment-protocol">
+                        {move || if https() { "Served over HTTPS (port 80 redirects)." } else { "Served over plain HTTP: this environment has no certificate." }}
+                    </p>
                     <p class="field-error" id="environment-error">{move || message("environment")}</p>
                 </div>
                 <div class="field" class:invalid=move || message("description").is_some()>
@@ -272,6 +361,28 @@ fn RequestForm(
                     <p class="field-error" id="description-error">{move || message("description")}</p>
                 </div>
                 {FIELDS.iter().map(field_view).collect_view()}
+                {LIST_FIELDS.iter().map(list_view).collect_view()}
+                <div class="field" class:invalid=move || message("scaling_metric").is_some()>
+                    <label for="scaling_metric">"Auto scaling"</label>
+                    <select
+                        id="scaling_metric"
+                        name="draft[scaling_metric]"
+                        on:change=move |ev| {
+                            let value = event_target_value(&ev);
+                            draft.update(|d| d.scaling_metric = value);
+                            touch("scaling_metric");
+                        }
+                    >
+                        <option value="" selected=initial_metric.is_empty()>"Off: always the desired count"</option>
+                        {ScalingMetric::ALL
+                            .into_iter()
+                            .map(|m| view! { <option value=m.as_str() selected=initial_metric == m.as_str()>{m.label()}</option> })
+                            .collect_view()}
+                    </select>
+                    <small class="hint">"Target tracking between a minimum and a maximum; the desired count is where it starts."</small>
+                    <p class="field-error" id="scaling_metric-error">{move || message("scaling_metric")}</p>
+                </div>
+                {SCALING_FIELDS.iter().map(field_view).collect_view()}
                 {move || general_error().map(|e| view! { <ErrorNote error=e/> })}
                 <button type="submit" disabled=move || submit.pending().get()>
                     {if request_id.is_some() { "Submit new revision" } else { "Submit for review" }}
@@ -301,17 +412,28 @@ mod tests {
     use crate::validation::validate_request;
 
     fn form_fields() -> Vec<&'static str> {
-        let mut keys = vec!["environment", "description"];
-        keys.extend(FIELDS.iter().map(|f| f.key));
+        let mut keys = vec!["environment", "description", "scaling_metric"];
+        keys.extend(FIELDS.iter().chain(SCALING_FIELDS).map(|f| f.key));
+        keys.extend(LIST_FIELDS.iter().map(|f| f.key));
         keys
     }
 
     #[test]
     fn the_form_has_a_field_for_every_validated_field() {
+        use crate::model::{AutoScaling, EnvironmentVariable, Secret};
         let errors: Vec<crate::model::FieldError> = validate_request(
-            &RequestInput { task_role_arn: Some("x".into()), ..Default::default() },
+            &RequestInput {
+                task_role_arn: Some("x".into()),
+                environment_variables: vec![EnvironmentVariable { name: "1".into(), value: String::new() }],
+                secrets: vec![Secret { name: "S".into(), value_from: "x".into() }],
+                autoscaling: Some(AutoScaling { min: 0, max: 100, target: 0, ..Default::default() }),
+                ..Default::default()
+            },
             None,
         );
+        for field in ["environment_variables", "secrets", "scaling_min", "scaling_max", "scaling_target"] {
+            assert!(errors.iter().any(|e| e.field == field), "{field} is validated: {errors:?}");
+        }
         for e in errors {
             assert!(form_fields().contains(&e.field.as_str()), "no form field for {}", e.field);
         }

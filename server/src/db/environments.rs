@@ -13,6 +13,10 @@ struct EnvironmentRow {
     desired_capacity: i64,
     max_size: i64,
     ecs_ami: Option<String>,
+    certificate_arn: Option<String>,
+    access_logs_bucket: Option<String>,
+    deletion_protection: bool,
+    container_insights: bool,
     status: String,
     outputs: String,
     rule_capacity: i64,
@@ -30,6 +34,10 @@ impl EnvironmentRow {
                 desired_capacity: self.desired_capacity as u32,
                 max_size: self.max_size as u32,
                 ecs_ami: self.ecs_ami,
+                certificate_arn: self.certificate_arn,
+                access_logs_bucket: self.access_logs_bucket,
+                deletion_protection: self.deletion_protection,
+                container_insights: self.container_insights,
             },
             status: EnvironmentStatus::parse(&self.status).unwrap_or(EnvironmentStatus::NotDeployed),
             outputs: serde_json::from_str(&self.outputs).unwrap_or_default(),
@@ -39,7 +47,8 @@ impl EnvironmentRow {
     }
 }
 
-const COLUMNS: &str = "name, region, instance_type, desired_capacity, max_size, ecs_ami, status, outputs, rule_capacity,
+const COLUMNS: &str = "name, region, instance_type, desired_capacity, max_size, ecs_ami, certificate_arn, access_logs_bucket,
+    deletion_protection, container_insights, status, outputs, rule_capacity,
     (SELECT count(*) FROM requests r WHERE r.environment = e.name AND r.status NOT IN ('rejected', 'decommissioned')) AS api_count";
 
 pub async fn list(db: &Db) -> Result<Vec<Environment>, sqlx::Error> {
@@ -70,8 +79,9 @@ pub async fn count(tx: &mut Tx) -> Result<i64, sqlx::Error> {
 
 pub async fn insert(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO environments (name, region, instance_type, desired_capacity, max_size, ecs_ami, rule_capacity, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO environments (name, region, instance_type, desired_capacity, max_size, ecs_ami, rule_capacity,
+                                   certificate_arn, access_logs_bucket, deletion_protection, container_insights, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&e.name)
     .bind(&e.region)
@@ -80,6 +90,10 @@ pub async fn insert(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), 
     .bind(e.parameters.max_size)
     .bind(&e.parameters.ecs_ami)
     .bind(e.rule_capacity)
+    .bind(&e.parameters.certificate_arn)
+    .bind(&e.parameters.access_logs_bucket)
+    .bind(e.parameters.deletion_protection)
+    .bind(e.parameters.container_insights)
     .bind(now)
     .bind(now)
     .execute(&mut **tx)
@@ -90,7 +104,8 @@ pub async fn insert(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), 
 pub async fn update(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE environments SET region = ?, instance_type = ?, desired_capacity = ?, max_size = ?, ecs_ami = ?,
-                rule_capacity = ?, updated_at = ?
+                rule_capacity = ?, certificate_arn = ?, access_logs_bucket = ?, deletion_protection = ?, container_insights = ?,
+                updated_at = ?
          WHERE name = ?",
     )
     .bind(&e.region)
@@ -99,6 +114,10 @@ pub async fn update(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), 
     .bind(e.parameters.max_size)
     .bind(&e.parameters.ecs_ami)
     .bind(e.rule_capacity)
+    .bind(&e.parameters.certificate_arn)
+    .bind(&e.parameters.access_logs_bucket)
+    .bind(e.parameters.deletion_protection)
+    .bind(e.parameters.container_insights)
     .bind(now)
     .bind(&e.name)
     .execute(&mut **tx)

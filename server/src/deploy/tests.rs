@@ -54,6 +54,7 @@ impl World {
             path: format!("/{service}*"),
             health_check_path: "/".into(),
             task_role_arn: None,
+            ..Default::default()
         };
         let r = services::requests::create(&self.services, &self.requester, input).await.unwrap();
         self.approve(&r.id).await;

@@ -159,7 +159,23 @@ async fn stack_plan(s: &Services, kind: StackKind, stack: &StackInput, tag: &str
     if s.cfn.describe_change_set(&spec.name, &change_set).await.map_err(aws)?.is_some() {
         let _ = s.cfn.delete_change_set(&spec.name, &change_set).await;
     }
-    s.cfn.create_change_set(&spec, &change_set).await.map_err(aws)?;
+    // A service stack that imports what the cluster stack's own update will export can be
+    // planned only after that update; the deployment updates the cluster stack first.
+    let waits_for_cluster = |reason: &str| {
+        (kind == StackKind::Service && reason.contains("No export named")).then(|| {
+            plan(
+                "update",
+                Vec::new(),
+                Some(&format!(
+                    "CloudFormation can list this stack's changes only once the cluster stack is updated: {reason}. \
+                     The deployment updates the cluster stack first."
+                )),
+            )
+        })
+    };
+    if let Err(e) = s.cfn.create_change_set(&spec, &change_set).await {
+        return waits_for_cluster(&e.message).ok_or_else(|| aws(e).into());
+    }
     let mut info = None;
     for _ in 0..60 {
         let current = s.cfn.describe_change_set(&spec.name, &change_set).await.map_err(aws)?;
@@ -177,6 +193,9 @@ async fn stack_plan(s: &Services, kind: StackKind, stack: &StackInput, tag: &str
     if info.status == "FAILED" {
         if reason.contains("didn't contain changes") || reason.contains("No updates") {
             return Ok(plan("unchanged", Vec::new(), None));
+        }
+        if let Some(waiting) = waits_for_cluster(&reason) {
+            return Ok(waiting);
         }
         return Err(AppError::Conflict(format!("CloudFormation refused the change set for {}: {reason}", stack.stack_name)).into());
     }

@@ -6,7 +6,7 @@ use crate::db::{self, audit};
 use crate::error::Result;
 use app::error::AppError;
 use app::model::{ClusterParameters, Environment, EnvironmentInput, RequestInput, User, DEFAULT_RULE_CAPACITY};
-use app::validation::{fits, validate_environment};
+use app::validation::{capacity, fits, validate_environment};
 use serde_json::json;
 
 pub async fn list(s: &Services) -> Result<Vec<Environment>> {
@@ -79,7 +79,7 @@ pub async fn update(s: &Services, actor: &User, name: &str, mut input: Environme
     if !stranded.is_empty() {
         return Err(AppError::Taken {
             field: "parameters.InstanceType".into(),
-            message: format!("A {} is too small for {}", input.parameters.instance_type, stranded.join("; ")),
+            message: format!("{} × {} (maximum) is too small for {}", input.parameters.max_size, input.parameters.instance_type, stranded.join("; ")),
         }
         .into());
     }
@@ -92,12 +92,15 @@ pub async fn update(s: &Services, actor: &User, name: &str, mut input: Environme
     Ok(updated)
 }
 
-/// The live APIs whose CPU or memory would no longer fit the instance type.
+/// The live APIs whose CPU or memory would no longer fit the instance type, or whose
+/// tasks (with a deployment's headroom) would no longer fit the maximum size.
 fn stranded_apis(live: &[(String, String)], cluster: &ClusterParameters) -> Result<Vec<String>> {
     let mut stranded = Vec::new();
     for (service, parameters) in live {
         let input: RequestInput = serde_json::from_str(parameters)?;
         if let Err(why) = fits(input.cpu, input.memory, cluster) {
+            stranded.push(format!("{service}: {why}"));
+        } else if let Err((_, why)) = capacity(&input, cluster) {
             stranded.push(format!("{service}: {why}"));
         }
     }
@@ -123,7 +126,7 @@ pub async fn ensure_default(s: &Services) -> Result<()> {
             instance_type: d.instance_type.clone(),
             desired_capacity: d.desired_capacity,
             max_size: d.max_size,
-            ecs_ami: None,
+            ..Default::default()
         },
         rule_capacity: DEFAULT_RULE_CAPACITY,
     };
