@@ -28,7 +28,8 @@ is moto's own create path applied to update.
    parameters, tags, template outputs and exports (moto applies the resources only, so the
    stack kept its old parameters and a new export could not be imported).
 8. A resource whose `Condition` is false is not a resource of the stack (moto lists it as an
-   empty entry, without a type or logical id).
+   empty entry, without a type or logical id), and an output whose `Condition` is false
+   exports nothing (moto exports it without a value).
 9. An IAM role's inline policies from a template are stored as JSON, as PutRolePolicy stores
    them (moto kept the Python form of the mapping, which GetRolePolicy then returned).
 Everything else is stock moto.
@@ -332,6 +333,14 @@ def stack_resources(self):
 
 
 cfn_models.Stack.stack_resources = stack_resources
+
+
+@property
+def stack_exports(self):
+    return [export for export in self.output_map.exports if export.value is not None]
+
+
+cfn_models.Stack.exports = stack_exports
 cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
 cfn_models.CloudFormationBackend.update_stack = update_stack
 

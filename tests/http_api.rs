@@ -574,17 +574,17 @@ async fn service_options_are_checked_by_the_server_with_a_message_per_field() {
     let value = |key: &str| service.as_array().unwrap().iter().find(|p| p["key"] == key).unwrap()["value"].clone();
     assert_eq!((value("ScalingMax"), value("SecretName01"), value("EnvValue01")), (json!("6"), json!("DB"), json!("debug")));
 
-    // The staging environment (4 × t3.medium at most) now reserves 6 × 256 CPU units for
-    // orders; an API whose peak does not fit beside it is refused with what fits.
+    // An API whose peak (a deployment's headroom) does not fit the environment's maximum
+    // size is refused with what fits.
     let mut big = api_request("reports", "/reports*");
-    big["cpu"] = json!(1024);
-    big["memory"] = json!(1024);
-    big["desired_count"] = json!(4);
+    big["cpu"] = json!(2048);
+    big["memory"] = json!(3000);
+    big["desired_count"] = json!(3);
     let r = rita.post("/api/v1/requests", big.clone()).await.unwrap();
     assert_eq!((r.status, r.error_fields()), (422, vec!["desired_count".to_string()]), "{:?}", r.body);
     let message = r.body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("no room") && message.contains("At most 3 tasks fit"), "{message}");
-    big["desired_count"] = json!(3);
+    assert!(message.contains("At most 2 tasks fit"), "{message}");
+    big["desired_count"] = json!(2);
     assert_eq!(rita.post("/api/v1/requests", big).await.unwrap().status, 201);
 
     // Environment options: a certificate of the environment's region, a bucket name.

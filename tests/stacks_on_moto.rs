@@ -492,7 +492,13 @@ async fn stacks_of_the_earlier_templates_update_through_a_reviewed_plan() {
     assert!(deployed["outputs"]["PublicUrl"].as_str().unwrap().starts_with("http://"));
     let stack = cfn.describe_stacks().stack_name("berth-staging-cluster").send().await.unwrap().stacks.unwrap().remove(0);
     let ami = stack.parameters().iter().find(|p| p.parameter_key.as_deref() == Some("ECSAMI")).unwrap();
-    assert_eq!(ami.parameter_value.as_deref(), Some("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"));
+    // The Amazon Linux 2023 parameter, or (as moto records it) the AMI it resolved to.
+    let al2023 = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
+    let resolved = moto
+        .boto3(&format!("print(json.dumps(aws('ssm').get_parameter(Name='{al2023}')['Parameter']['Value']))"))
+        .unwrap();
+    let value = ami.parameter_value.clone().unwrap();
+    assert!(value == al2023 || resolved.as_str() == Some(value.as_str()), "ECSAMI is {value}, not Amazon Linux 2023 ({resolved})");
     let ecs = aws_sdk_ecs::Client::new(&config);
     let families = ecs.list_task_definition_families().send().await.unwrap().families.unwrap();
     assert!(families.contains(&"berth-staging-orders".to_string()), "{families:?}");

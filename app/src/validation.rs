@@ -378,7 +378,7 @@ pub fn tasks_that_fit(cpu_units: u32, memory_mib: u32, cluster: &ClusterParamete
 }
 
 /// The most tasks the API runs outside deployments: the scaling maximum, if it scales.
-pub fn steady_tasks(input: &RequestInput) -> u32 {
+fn steady_tasks(input: &RequestInput) -> u32 {
     input.autoscaling.as_ref().map_or(input.desired_count, |s| s.max.max(input.desired_count))
 }
 

@@ -7,8 +7,7 @@ use crate::error::Result;
 use app::error::AppError;
 use app::model::*;
 use app::stacks;
-use app::instance_types;
-use app::validation::{peak_tasks, secret_name, steady_tasks, validate_request, DEPLOYMENT_MAXIMUM_PERCENT};
+use app::validation::{secret_name, validate_request};
 use serde_json::json;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -41,13 +40,8 @@ async fn validated(s: &Services, tx: &mut Tx, input: &RequestInput, team: &str) 
     if let Some(message) = foreign_task_role(s, input) {
         errors.push(FieldError::new("task_role_arn", message));
     }
-    if let Some(message) = foreign_secret(s, team, input) {
+    if let Some(message) = foreign_secret(s, team, input).filter(|_| !errors.iter().any(|e| e.field == "secrets")) {
         errors.push(FieldError::new("secrets", message));
-    }
-    if errors.is_empty() {
-        if let Some((field, message)) = no_room(tx, &env, input).await? {
-            errors.push(FieldError::new(field, message));
-        }
     }
     if errors.is_empty() {
         Ok(env)
@@ -80,45 +74,6 @@ fn foreign_secret(s: &Services, team: &str, input: &RequestInput) -> Option<Stri
             secret.name
         )
     })
-}
-
-/// The environment at its maximum size must hold every other live API's steady tasks plus
-/// this one's peak (a deployment's headroom), counting CPU units and memory. (A revision
-/// replaces its API's reservation: the same service name.)
-async fn no_room(tx: &mut Tx, env: &Environment, input: &RequestInput) -> Result<Option<(&'static str, String)>> {
-    let Some(instance) = instance_types::find(&env.parameters.instance_type) else { return Ok(None) };
-    let max = u64::from(env.parameters.max_size);
-    let (total_cpu, total_memory) = (u64::from(instance.cpu_units()) * max, u64::from(instance.usable_memory_mib()) * max);
-    let (mut cpu, mut memory) = (0u64, 0u64);
-    for (service, parameters) in db::requests::live_inputs(tx, &env.name).await? {
-        if service == input.service_name {
-            continue;
-        }
-        let other: RequestInput = serde_json::from_str(&parameters)?;
-        let steady = u64::from(steady_tasks(&other));
-        cpu += steady * u64::from(other.cpu);
-        memory += steady * u64::from(other.memory);
-    }
-    let peak = u64::from(peak_tasks(input));
-    if cpu + peak * u64::from(input.cpu) <= total_cpu && memory + peak * u64::from(input.memory) <= total_memory {
-        return Ok(None);
-    }
-    let free = |total: u64, used: u64, each: u32| total.saturating_sub(used) / u64::from(each.max(1));
-    let fit = free(total_cpu, cpu, input.cpu).min(free(total_memory, memory, input.memory));
-    let most = fit * 100 / u64::from(DEPLOYMENT_MAXIMUM_PERCENT);
-    let field = match &input.autoscaling {
-        Some(a) if a.max > input.desired_count => "scaling_max",
-        _ => "desired_count",
-    };
-    Ok(Some((
-        field,
-        format!(
-            "{} has no room for this: at its maximum size ({} × {}) its other APIs already reserve {cpu} CPU units and {memory} MiB, \
-             leaving room for {fit} tasks of this size, and a deployment runs up to {DEPLOYMENT_MAXIMUM_PERCENT} % of the tasks ({peak}). \
-             At most {most} tasks fit; or ask the platform team for a larger environment.",
-            env.name, env.parameters.max_size, env.parameters.instance_type
-        ),
-    )))
 }
 
 /// Refuses a service name or path another live request of the environment holds.
