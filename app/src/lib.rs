@@ -230,5 +230,6 @@ fn Nav() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    // The pages are lazy routes: hydration waits for the shown page's chunk.
+    leptos::mount::hydrate_lazy(App);
 }

@@ -60,7 +60,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .site_root(config.site_root.to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .site_addr(addr)
-        .hash_files(site_is_hashed())
         .build();
     let services = open(config).await?;
     let settings = deploy::Settings {
@@ -120,12 +119,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The build names the site's files by their content and writes the names to `hash.txt`
-/// beside this binary, where Leptos reads them; a site built without it keeps plain names.
-fn site_is_hashed() -> bool {
-    std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join("hash.txt"))).is_some_and(|file| file.exists())
 }
 
 async fn shutdown_signal() {

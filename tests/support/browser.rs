@@ -107,6 +107,12 @@ impl Browser {
             .into_iter()
             .flatten()
             .filter(|entry| entry["level"] == "SEVERE")
+            // An API call answered with an error (a wrong password, a refused field) is the
+            // page working as meant; a site file that does not load is not.
+            .filter(|entry| {
+                let message = entry["message"].as_str().unwrap_or_default();
+                entry["source"] != "network" || message.contains("/pkg/") || message.contains("favicon")
+            })
             .map(|entry| format!("{} ({})", entry["message"].as_str().unwrap_or_default(), entry["source"].as_str().unwrap_or("?")))
             .collect())
     }

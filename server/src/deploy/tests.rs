@@ -37,7 +37,12 @@ impl World {
     }
 
     fn engine(&self) -> Arc<Engine> {
-        let settings = Settings { poll: Duration::from_millis(1), stack_timeout: Duration::from_secs(5), lease: Duration::from_secs(30) };
+        self.engine_leasing(Duration::from_secs(30))
+    }
+
+    /// An engine whose claims on jobs last `lease` without renewal.
+    fn engine_leasing(&self, lease: Duration) -> Arc<Engine> {
+        let settings = Settings { poll: Duration::from_millis(1), stack_timeout: Duration::from_secs(5), lease };
         Engine::new(self.services.db.clone(), self.cfn.clone(), self.services.templates.clone(), self.services.feed.clone(), settings, self.services.wake.clone())
     }
 
@@ -197,7 +202,8 @@ async fn a_restart_mid_deployment_resumes_without_creating_twice() {
     let job = db::deployments::unfinished(&w.services.db).await.unwrap()[0];
     // The first process starts the job and dies while CloudFormation is still creating.
     w.cfn.stall(true);
-    let first = w.engine();
+    let lease = Duration::from_millis(300);
+    let first = w.engine_leasing(lease);
     let task = tokio::spawn({
         let first = first.clone();
         async move { first.run(job).await }
@@ -212,7 +218,9 @@ async fn a_restart_mid_deployment_resumes_without_creating_twice() {
     assert_eq!(w.request(&id).await.status, RequestStatus::Deploying);
 
     w.cfn.stall(false);
-    let second = w.engine();
+    // The dead process's claim on the job runs out; then the next process takes it over.
+    tokio::time::sleep(lease * 2).await;
+    let second = w.engine_leasing(lease);
     w.run(&second).await;
     let r = w.request(&id).await;
     assert_eq!(r.status, RequestStatus::Deployed, "{:?}", r.status_reason);

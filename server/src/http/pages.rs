@@ -29,8 +29,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
 }
 
-/// The compiled site: brotli or gzip files made at build time when the browser takes them,
-/// and long-lived caching for the files whose names carry their content's hash.
+/// The compiled site: brotli or gzip files made at build time when the browser takes them.
 fn static_files(pkg: String) -> Router<AppState> {
     Router::new()
         .nest_service("/pkg", ServeDir::new(pkg).precompressed_br().precompressed_gzip())
@@ -38,27 +37,14 @@ fn static_files(pkg: String) -> Router<AppState> {
 }
 
 async fn cache_headers(request: Request, next: Next) -> Response {
-    let immutable = is_hashed(request.uri().path());
     let mut response = next.run(request).await;
-    let found = response.status().is_success();
     let headers = response.headers_mut();
-    // The same name answers with different bodies by Accept-Encoding: caches must keep them apart.
+    // The same name answers with different bodies by Accept-Encoding: caches must keep them
+    // apart. The names do not change with a new build, so caches ask before reusing a file
+    // (a 304 from its Last-Modified when it has not changed).
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    if found {
-        let policy = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
-    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// True for `name.HASH.ext`, the names the build gives files (HASH: 22 characters of
-/// URL-safe base64, an MD5): such a name never changes its content.
-fn is_hashed(path: &str) -> bool {
-    let file = path.rsplit('/').next().unwrap_or_default();
-    let mut parts = file.rsplit('.');
-    let (_ext, hash) = (parts.next(), parts.next());
-    parts.next().is_some()
-        && hash.is_some_and(|h| h.len() == 22 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 /// A server function's error answers 500 whatever it was; this gives it the status the
@@ -106,20 +92,4 @@ fn urlencode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_hashed;
-
-    #[test]
-    fn only_names_with_a_content_hash_are_cached_for_long() {
-        assert!(is_hashed("/pkg/berth.SGVsbG8gd29ybGQhISEhIQ.wasm"));
-        assert!(is_hashed("/pkg/__wasm_split.a-b_cdefghijklmnopqrstu.js"));
-        assert!(!is_hashed("/pkg/berth.wasm"));
-        assert!(!is_hashed("/pkg/berth.js.gz"));
-        assert!(!is_hashed("/pkg/SGVsbG8gd29ybGQhISEhIQ.wasm"), "no name before the hash");
-        assert!(!is_hashed("/pkg/berth.SGVsbG8gd29ybGQhISEhI.wasm"), "21 characters");
-        assert!(!is_hashed("/pkg/berth.SGVsbG8gd29ybGQhISEhI!.wasm"));
-    }
 }
