@@ -37,8 +37,31 @@ impl Templates {
     /// The cluster stack outputs the service template imports (`${StackName}:X` → `X`): a
     /// service stack can only be created once its cluster stack exports all of them.
     pub fn imported_outputs(&self) -> Vec<String> {
-        imports(&self.service)
+        let conditional = conditional_outputs(&self.cluster);
+        imports(&self.service).into_iter().filter(|name| !conditional.contains(name)).collect()
     }
+}
+
+/// The outputs of a template that exist only under a condition (the HTTPS listener, with a
+/// certificate). A service stack imports one only when the same condition holds, so
+/// waiting for it in every environment would wait forever where it does not.
+fn conditional_outputs(template: &str) -> Vec<String> {
+    let Some((_, outputs)) = template.split_once("\nOutputs:\n") else { return Vec::new() };
+    let mut current: Option<&str> = None;
+    let mut found = Vec::new();
+    for line in outputs.lines() {
+        if !line.is_empty() && !line.starts_with(' ') {
+            break;
+        }
+        if let Some(name) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')).and_then(|l| l.strip_suffix(':')) {
+            current = Some(name);
+        } else if let (Some(name), Some(rest)) = (current, line.strip_prefix("    ")) {
+            if rest.starts_with("Condition:") {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found
 }
 
 /// The export suffixes named by a template's `Fn::ImportValue` lines, each once.
@@ -75,6 +98,13 @@ mod tests {
             .map(|(k, _)| k.as_str().unwrap().to_string())
             .collect();
         (all, required)
+    }
+
+    #[test]
+    fn a_service_waits_only_for_the_outputs_every_cluster_stack_has() {
+        let needed = Templates::load(None).unwrap().imported_outputs();
+        assert!(needed.contains(&"ClusterName".to_string()) && needed.contains(&"ECSTaskExecutionRole".to_string()), "{needed:?}");
+        assert!(!needed.contains(&"HttpsListenerArn".to_string()), "only with a certificate: {needed:?}");
     }
 
     #[test]
