@@ -380,5 +380,27 @@ iam_models.Role.put_policy = put_role_policy
 for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
     cached.cache_clear()
 
+# AWS reports a parameter of an `AWS::SSM::Parameter::Value<...>` type as the parameter
+# path it was given (`ParameterValue`) and what the path resolved to (`ResolvedValue`); moto
+# puts the resolved AMI id in `ParameterValue`, so a stack never looks like what was asked.
+_parameter_list = cfn_models.Stack.parameter_list.fget
+
+
+def _parameters_as_aws_reports_them(self):
+    parameters = _parameter_list(self)
+    slots = self.resource_map._template.get("Parameters", {}) or {}
+    for p in parameters:
+        slot = slots.get(p["ParameterKey"], {}) or {}
+        if str(slot.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+            given = self.resource_map.input_parameters.get(p["ParameterKey"], slot.get("Default"))
+            if given:
+                p["ResolvedValue"] = p["ParameterValue"]
+                p["ParameterValue"] = given
+    return parameters
+
+
+cfn_models.Stack.parameter_list = property(_parameters_as_aws_reports_them)
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
