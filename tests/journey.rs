@@ -55,6 +55,8 @@ async fn from_a_new_environment_to_a_healthy_api_in_the_browser() {
     accessible(&browser, "sign-in").await;
     sign_in(&browser, "admin", ADMIN_PASSWORD, "/environments").await;
     browser.wait_hydrated().await.unwrap();
+    // Reached by client-side navigation: the page's chunk and data arrive after the URL.
+    browser.wait_ready("#env-name").await.unwrap();
     browser.fill("#env-name", "Prod!").await.unwrap();
     browser.click(".env-form button[type=submit]").await.unwrap();
     browser.wait_for_text("#env-name-error", "lowercase").await.unwrap();
