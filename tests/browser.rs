@@ -202,15 +202,9 @@ async fn a_user_creates_an_api_token_sees_it_once_and_revokes_it() {
     browser.close().await.unwrap();
 }
 
-/// Signs in through the login page.
 async fn signed_in_browser(berth: &Berth, username: &str, password: &str) -> Browser {
     let browser = Browser::start(&berth.url).await.unwrap();
-    browser.open("/login").await.unwrap();
-    browser.wait_hydrated().await.unwrap();
-    browser.fill("#username", username).await.unwrap();
-    browser.fill("#password", password).await.unwrap();
-    browser.click("button[type=submit]").await.unwrap();
-    browser.wait_for_url("/requests").await.unwrap();
+    sign_in(&browser, username, password).await;
     browser
 }
 
