@@ -49,14 +49,20 @@ pub fn target_group_name(environment: &str, service: &str) -> String {
     target_group_name_as(Naming::default(), environment, service)
 }
 
-/// `<environment>--<service>` when it fits; otherwise a prefix of it plus a hash of the whole,
-/// so the name stays the same for the same API and differs between APIs.
+/// `<environment>-<service>-<length of the environment name>` when it fits (target group
+/// names may not hold `--`; the length says where the environment name ends, so
+/// `prod` + `eu-orders` and `prod-eu` + `orders` differ); otherwise a prefix of it plus a
+/// hash of the environment and service, so the name stays the same for the same API and
+/// differs between APIs. Legacy requests keep `<environment>-<service>`.
 pub fn target_group_name_as(naming: Naming, environment: &str, service: &str) -> String {
-    let full = format!("{environment}{}{service}", naming.separator());
+    let (full, hashed) = match naming {
+        Naming::Separated => (format!("{environment}-{service}-{}", environment.len()), format!("{environment}/{service}")),
+        Naming::Legacy => (format!("{environment}-{service}"), format!("{environment}-{service}")),
+    };
     if full.len() <= TARGET_GROUP_NAME_MAX {
         return full;
     }
-    let hash = format!("{:08x}", fnv1a(full.as_bytes()) as u32);
+    let hash = format!("{:08x}", fnv1a(hashed.as_bytes()) as u32);
     // Valid names are ASCII, but the form previews whatever is typed: cut on a character.
     let mut keep = TARGET_GROUP_NAME_MAX - hash.len() - 1;
     while !full.is_char_boundary(keep) {
@@ -156,7 +162,7 @@ mod tests {
         assert_eq!(value(&stacks.service, "StackName"), Some("berth-staging-cluster"));
         assert_eq!(value(&stacks.service, "Priority"), Some("7"));
         assert_eq!(value(&stacks.service, "ContainerCpu"), Some("256"));
-        assert_eq!(value(&stacks.service, "TargetGroupName"), Some("staging--orders"));
+        assert_eq!(value(&stacks.service, "TargetGroupName"), Some("staging-orders-7"));
         assert_eq!(value(&stacks.service, "Role"), Some(""));
     }
 
