@@ -67,7 +67,10 @@ async fn every_change_is_recorded_with_what_changed() {
     assert_eq!(admin.post("/api/v1/environments", env.clone()).await.unwrap().status, 201);
     let mut bigger = env;
     bigger["parameters"]["MaxSize"] = json!(6);
-    assert_eq!(admin.put("/api/v1/environments/prod", bigger).await.unwrap().status, 200);
+    assert_eq!(admin.put("/api/v1/environments/prod", bigger).await.unwrap().status, 202);
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+    let change = alice.get("/api/v1/environments/prod").await.unwrap().body["pending_change"]["id"].as_str().unwrap().to_string();
+    assert_eq!(alice.post(&format!("/api/v1/environments/prod/changes/{change}/approve"), json!({})).await.unwrap().status, 200);
     let created = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap();
     let id = created.body["id"].as_str().unwrap().to_string();
     rita.put(&format!("/api/v1/requests/{id}"), api_request("orders", "/v2/orders*")).await.unwrap();
@@ -84,7 +87,11 @@ async fn every_change_is_recorded_with_what_changed() {
     assert_eq!(user_updated["details"]["after"]["display_name"], "Rita R.");
     assert_eq!(user_updated["details"]["password_changed"], true);
     assert_eq!(find(&rows, "environment.create")["subject"], "environment:prod");
-    let env_updated = find(&rows, "environment.update");
+    let env_asked = find(&rows, "environment.change_requested");
+    assert_eq!((env_asked["actor"].as_str(), env_asked["details"]["after"]["parameters"]["MaxSize"].as_u64()), (Some("admin"), Some(6)));
+    let env_updated = find(&rows, "environment.change_approved");
+    assert_eq!(env_updated["actor"], "alice");
+    assert_eq!(env_updated["details"]["requested_by"], "admin");
     assert_eq!(env_updated["details"]["before"]["parameters"]["MaxSize"], 4);
     assert_eq!(env_updated["details"]["after"]["parameters"]["MaxSize"], 6);
     let request_created = find(&rows, "request.create");

@@ -33,6 +33,8 @@ const DECIDE: [Expect; 5] = [Unauthorized, Forbidden, NotFound, Ok, Ok];
 /// Acting for the owning team (edit, decommission): team A and admins.
 const OWNING_TEAM: [Expect; 5] = [Unauthorized, Ok, NotFound, Forbidden, Ok];
 const EVERYONE: [Expect; 5] = [Ok, Ok, Ok, Ok, Ok];
+/// Plans create and delete change sets on AWS: approvers and admins only.
+const PLANNERS: [Expect; 5] = [Unauthorized, Forbidden, NotFound, Ok, Ok];
 /// Token revocation: the owner (requester A) and admins; others do not see it.
 const TOKEN_OWNER: [Expect; 5] = [Unauthorized, Ok, NotFound, NotFound, Ok];
 
@@ -98,6 +100,10 @@ fn api_rows() -> Vec<(&'static str, &'static str, Value, [Expect; 5])> {
         ("get", "/api/v1/environments/{name}", none.clone(), SIGNED_IN),
         ("post", "/api/v1/environments", invalid_environment.clone(), PLATFORM),
         ("put", "/api/v1/environments/{name}", invalid_environment, PLATFORM),
+        // No change waits for review: approvers and admins learn that (409), nobody else may ask.
+        ("get", "/api/v1/environments/{name}/changes/{change}/plan", none.clone(), PLATFORM),
+        ("post", "/api/v1/environments/{name}/changes/{change}/approve", json!({}), PLATFORM),
+        ("post", "/api/v1/environments/{name}/changes/{change}/reject", json!({"reason": "no"}), PLATFORM),
         ("post", "/api/v1/requests", invalid_request.clone(), SIGNED_IN),
         ("get", "/api/v1/requests", none.clone(), SIGNED_IN),
         ("get", "/api/v1/requests/{id}", none.clone(), TEAM_A),
@@ -116,7 +122,7 @@ fn api_rows() -> Vec<(&'static str, &'static str, Value, [Expect; 5])> {
         ("get", "/api/v1/requests/{id}/deployments", none.clone(), TEAM_A),
         ("get", "/api/v1/requests/{id}/events", none.clone(), TEAM_A),
         ("get", "/api/v1/requests/{id}/events/stream", none.clone(), TEAM_A),
-        ("get", "/api/v1/requests/{id}/plan", none.clone(), TEAM_A),
+        ("get", "/api/v1/requests/{id}/plan", none.clone(), PLANNERS),
         ("get", "/api/v1/requests/{id}/health", none.clone(), TEAM_A),
         ("get", "/api/v1/dashboard", none.clone(), SIGNED_IN),
         ("get", "/api/v1/webhooks", none.clone(), ADMIN_ONLY),
@@ -139,11 +145,13 @@ fn fn_rows() -> Vec<(&'static str, &'static str, [Expect; 5])> {
         ("list_environments", "", SIGNED_IN),
         ("get_environment", "name=staging", SIGNED_IN),
         ("save_environment", "form[name]=Bad+Name!&form[region]=us-east-1", PLATFORM),
+        ("decide_environment_change", "name=staging&change=999&approve=true", PLATFORM),
+        ("get_environment_plan", "name=staging&change=999", PLATFORM),
         ("submit_request", "draft[service_name]=Not+Valid!&draft[environment]=staging", SIGNED_IN),
         ("list_requests", "", SIGNED_IN),
         ("get_request", "id={id}", TEAM_A),
         ("get_activity", "id={id}", TEAM_A),
-        ("get_plan", "id={id}", TEAM_A),
+        ("get_plan", "id={id}", PLANNERS),
         ("get_health", "id={id}", TEAM_A),
         ("decide_request", "id={id}&form[decision]=approve&form[revision]=99", DECIDE),
         ("add_comment", "id={id}&comment=", TEAM_A),
@@ -188,6 +196,7 @@ async fn every_route_and_server_function_by_every_kind_of_user() {
             .replace("/tokens/{id}", &format!("/tokens/{}", w.token))
             .replace("/users/{id}", &format!("/users/{}", w.user_b))
             .replace("{name}", "staging")
+            .replace("{change}", "999")
             .replace("{stack}", "service")
             .replace("{id}", &w.request);
         for (who, client) in w.clients.iter().enumerate() {

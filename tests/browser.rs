@@ -30,7 +30,7 @@ async fn a_requester_signs_in_and_requests_an_api() {
     browser.wait_hydrated().await.unwrap();
     browser.type_until("#service_name", "Orders_API", "#service_name-error", "Service name must start with a lowercase letter").await.unwrap();
     browser.fill("#service_name", "orders").await.unwrap();
-    browser.wait_for_text("#preview", "berth-staging-orders").await.unwrap();
+    browser.wait_for_text("#preview", "berth-staging--orders").await.unwrap();
     assert_eq!(browser.text("#service_name-error").await.unwrap(), "");
     browser.fill("#cpu", "9000").await.unwrap();
     browser.wait_for_text("#cpu-error", "do not fit on a t3.medium").await.unwrap();
@@ -66,7 +66,7 @@ async fn a_requester_signs_in_and_requests_an_api() {
     let url = browser.wait_for_url("/requests/1").await.unwrap();
     assert!(url.ends_with("/requests/1"), "{url}");
     browser.wait_for_text("main", "Pending review").await.unwrap();
-    browser.wait_for_text("main", "berth-staging-orders").await.unwrap();
+    browser.wait_for_text("main", "berth-staging--orders").await.unwrap();
     browser.screenshot("request-detail").await.unwrap();
 
     browser.open("/requests").await.unwrap();
@@ -93,7 +93,7 @@ async fn the_server_repeats_the_browser_s_messages() {
     browser.open("/requests/new").await.unwrap();
     browser.wait_hydrated().await.unwrap();
     // Valid in the browser, refused by the server: the name is taken in the environment.
-    browser.type_until("#service_name", "orders", "#preview", "berth-staging-orders").await.unwrap();
+    browser.type_until("#service_name", "orders", "#preview", "berth-staging--orders").await.unwrap();
     browser.fill("#description", "Again").await.unwrap();
     browser.fill("#path", "/orders-again*").await.unwrap();
     browser.click(".request-form button[type=submit]").await.unwrap();
@@ -272,5 +272,40 @@ async fn a_page_whose_wasm_cannot_run_still_works_through_its_forms_and_says_so(
     browser.click(".request-form button[type=submit]").await.unwrap();
     browser.wait_for_url("/requests/1").await.unwrap();
     browser.wait_for_text("main", "Pending review").await.unwrap();
+    browser.close().await.unwrap();
+}
+
+async fn signed_in_browser(berth: &Berth, username: &str, password: &str) -> Browser {
+    let browser = Browser::start(&berth.url).await.unwrap();
+    sign_in(&browser, username, password).await;
+    browser
+}
+
+#[tokio::test]
+async fn an_environment_change_is_decided_by_someone_else_on_its_page() {
+    // A local AWS answers the change's plan.
+    let moto = berth_tests::moto::Moto::start().await.unwrap();
+    let berth = Berth::start_on(&moto).await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+    berth.user("bob", "approver", "platform").await.unwrap();
+    let change = serde_json::json!({"name": "staging", "region": "us-east-1", "parameters": {"InstanceType": "m5.large", "DesiredCapacity": 2, "MaxSize": 4}});
+    assert_eq!(alice.put("/api/v1/environments/staging", change).await.unwrap().status, 202);
+
+    // Whoever asked sees the change waiting, and no way to decide it.
+    let browser = signed_in_browser(&berth, "alice", "alice-password-123").await;
+    browser.open("/environments/staging").await.unwrap();
+    browser.wait_for_text("#pending-change", "m5.large").await.unwrap();
+    browser.wait_for_text("#four-eyes", "Another approver").await.unwrap();
+    assert!(browser.client.find(Locator::Css("#approve-change")).await.is_err(), "no decision for whoever asked");
+    browser.close().await.unwrap();
+
+    // Another approver approves it there; it takes effect.
+    let browser = signed_in_browser(&berth, "bob", "bob-password-123").await;
+    browser.open("/environments/staging").await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.wait_for_text("#pending-change", "Asked for by alice").await.unwrap();
+    browser.wait_for_text("#plan", "berth-staging-cluster").await.unwrap();
+    browser.click("#approve-change").await.unwrap();
+    browser.wait_for_text("#environment-facts", "m5.large").await.unwrap();
     browser.close().await.unwrap();
 }

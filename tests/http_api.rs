@@ -178,7 +178,7 @@ async fn a_request_is_stored_at_revision_one_with_both_stacks_rendered() {
     assert_eq!(body["requested_by"], "rita");
     assert_eq!(body["priority"], 1);
     assert_eq!(body["stacks"]["cluster"]["stack_name"], "berth-staging-cluster");
-    assert_eq!(body["stacks"]["service"]["stack_name"], "berth-staging-orders");
+    assert_eq!(body["stacks"]["service"]["stack_name"], "berth-staging--orders");
     let params = body["stacks"]["service"]["parameters"].as_array().unwrap();
     let value = |k: &str| params.iter().find(|p| p["key"] == k).map(|p| p["value"].clone());
     assert_eq!(value("Path"), Some(json!("/orders*")));
@@ -316,7 +316,7 @@ async fn the_list_pages_with_a_cursor_and_an_environment_has_a_capacity() {
     let berth = Berth::start().await.unwrap();
     let rita = berth.user("rita", "requester", "payments").await.unwrap();
     for i in 0..100 {
-        let r = rita.post("/api/v1/requests", api_request(&format!("api{i}"), &format!("/api{i}*"))).await.unwrap();
+        let r = rita.post("/api/v1/requests", api_request(&format!("api{i}"), &format!("/api{i}/*"))).await.unwrap();
         assert_eq!(r.status, 201, "{:?}", r.body);
         assert_eq!(r.body["priority"], i + 1);
     }
@@ -486,11 +486,31 @@ async fn the_platform_team_manages_environments() {
     let mut grown = environment("ignored-name", "m5.xlarge");
     grown["parameters"]["MaxSize"] = json!(8);
     grown["rule_capacity"] = json!(1);
-    let r = alice.put("/api/v1/environments/prod", grown).await.unwrap();
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = alice.put("/api/v1/environments/prod", grown.clone()).await.unwrap();
+    assert_eq!(r.status, 202, "{:?}", r.body);
     assert_eq!(r.body["name"], "prod");
+    assert_eq!(r.body["parameters"]["InstanceType"], "m5.large", "nothing changes before the review");
+    assert_eq!(r.body["pending_change"]["after"]["parameters"]["InstanceType"], "m5.xlarge");
+    assert_eq!(r.body["pending_change"]["may_decide"], false, "not by whoever asked");
+    let change = r.body["pending_change"]["id"].as_str().unwrap().to_string();
+    assert_eq!(alice.put("/api/v1/environments/prod", grown).await.unwrap().status, 409, "one change waits at a time");
+    // Four eyes: whoever asked cannot decide, a requester cannot either; another approver can.
+    let approve = format!("/api/v1/environments/prod/changes/{change}/approve");
+    let own = alice.post(&approve, json!({})).await.unwrap();
+    assert_eq!(own.status, 403);
+    assert!(own.body["detail"].as_str().unwrap().contains("Four eyes"), "{:?}", own.body);
+    assert_eq!(rita.post(&approve, json!({})).await.unwrap().status, 403);
+    let bob = berth.user("bob", "approver", "platform").await.unwrap();
+    let seen = bob.get("/api/v1/environments/prod").await.unwrap().body;
+    assert_eq!(seen["pending_change"]["may_decide"], true);
+    let reject = format!("/api/v1/environments/prod/changes/{change}/reject");
+    assert_eq!(bob.post(&reject, json!({"reason": " "})).await.unwrap().error_fields(), ["reason"]);
+    let r = bob.post(&approve, json!({"reason": "capacity for the launch"})).await.unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["parameters"]["InstanceType"], "m5.xlarge");
     assert_eq!(r.body["api_count"], 1);
+    assert!(r.body["pending_change"].is_null());
+    assert_eq!(bob.post(&approve, json!({})).await.unwrap().status, 409, "decided already");
     let mut another = api_request("second", "/second*");
     another["environment"] = json!("prod");
     let full = rita.post("/api/v1/requests", another).await.unwrap();
@@ -500,7 +520,8 @@ async fn the_platform_team_manages_environments() {
     assert_eq!(alice.put("/api/v1/environments/nope", environment("nope", "m5.large")).await.unwrap().status, 404);
     let actions = audit_actions(&berth).await;
     assert!(actions.contains(&("alice".into(), "environment.create".into())));
-    assert!(actions.contains(&("alice".into(), "environment.update".into())));
+    assert!(actions.contains(&("alice".into(), "environment.change_requested".into())));
+    assert!(actions.contains(&("bob".into(), "environment.change_approved".into())));
 }
 
 #[tokio::test]
@@ -510,7 +531,7 @@ async fn reviewers_download_templates_and_parameter_files() {
     let id = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().body["id"].as_str().unwrap().to_string();
     let template = rita.http.get(format!("{}/api/v1/requests/{id}/templates/service", berth.url)).send().await.unwrap();
     assert_eq!(template.status(), 200);
-    assert_eq!(template.headers()["content-disposition"], "attachment; filename=\"berth-staging-orders.yaml\"");
+    assert_eq!(template.headers()["content-disposition"], "attachment; filename=\"berth-staging--orders.yaml\"");
     assert!(template.text().await.unwrap().contains("AWS::ECS::Service"));
     let params = rita.get(&format!("/api/v1/requests/{id}/parameters/cluster")).await.unwrap();
     assert_eq!(params.body[0], json!({"ParameterKey": "InstanceType", "ParameterValue": "t3.medium"}));
@@ -527,8 +548,14 @@ async fn task_roles_are_limited_to_the_ones_berth_may_pass() {
     body["task_role_arn"] = json!("arn:aws:iam::123456789012:role/AdminEverything");
     let r = rita.post("/api/v1/requests", body.clone()).await.unwrap();
     assert_eq!((r.status, r.error_fields()), (422, vec!["task_role_arn".to_string()]));
-    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("berth-"));
-    body["task_role_arn"] = json!("arn:aws:iam::123456789012:role/berth-orders-task");
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("berth-payments--"));
+    // Another team's role, a role of team "pay" vs "pay-ments", and the cluster's own roles.
+    for foreign in ["berth-search--indexer", "berth-payments-cluster-ECSTaskExecutionRole-1ABC", "berth-staging-cluster-EC2Role-XYZ", "berth-payments--"] {
+        body["task_role_arn"] = json!(format!("arn:aws:iam::123456789012:role/{foreign}"));
+        let r = rita.post("/api/v1/requests", body.clone()).await.unwrap();
+        assert_eq!((r.status, r.error_fields()), (422, vec!["task_role_arn".to_string()]), "{foreign}");
+    }
+    body["task_role_arn"] = json!("arn:aws:iam::123456789012:role/berth-payments--orders-task");
     assert_eq!(rita.post("/api/v1/requests", body).await.unwrap().status, 201);
 }
 
@@ -611,4 +638,62 @@ async fn service_options_are_checked_by_the_server_with_a_message_per_field() {
     assert_eq!(value("ECSAMI"), json!("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"));
     let service = &r.body["stacks"]["service"]["parameters"];
     assert_eq!(service.as_array().unwrap().iter().find(|p| p["key"] == "Https").unwrap()["value"], "true");
+}
+
+/// The service stack's name and target group of a request as the API shows them.
+fn service_names(r: &berth_tests::Reply) -> (String, String) {
+    let service = &r.body["stacks"]["service"];
+    let target_group = service["parameters"].as_array().unwrap().iter().find(|p| p["key"] == "TargetGroupName").unwrap()["value"].clone();
+    (service["stack_name"].as_str().unwrap().to_string(), target_group.as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn stack_names_never_collide_and_paths_never_overlap() {
+    let berth = Berth::start().await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    for name in ["prod", "prod-eu"] {
+        let env = json!({"name": name, "region": "us-east-1", "parameters": {"InstanceType": "t3.medium", "DesiredCapacity": 1, "MaxSize": 1}});
+        assert_eq!(admin.post("/api/v1/environments", env).await.unwrap().status, 201);
+    }
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+
+    // A service named like the cluster stack's suffix is refused, with its reason by the field.
+    let r = rita.post("/api/v1/requests", api_request("cluster", "/cluster*")).await.unwrap();
+    assert_eq!((r.status, r.error_fields()), (422, vec!["service_name".to_string()]));
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("reserved"), "{:?}", r.body);
+
+    // prod + eu-orders and prod-eu + orders: different stacks and target groups.
+    let mut a = api_request("eu-orders", "/eu-orders*");
+    a["environment"] = json!("prod");
+    let mut b = api_request("orders", "/orders*");
+    b["environment"] = json!("prod-eu");
+    let (a, b) = (rita.post("/api/v1/requests", a).await.unwrap(), rita.post("/api/v1/requests", b).await.unwrap());
+    assert_eq!((a.status, b.status), (201, 201), "{:?} {:?}", a.body, b.body);
+    let (stack_a, group_a) = service_names(&a);
+    let (stack_b, group_b) = service_names(&b);
+    assert_eq!(stack_a, "berth-prod--eu-orders");
+    assert_ne!(stack_a, stack_b);
+    assert_ne!(group_a, group_b);
+    let mut cluster_like = api_request("eu-cluster", "/eu-cluster*");
+    cluster_like["environment"] = json!("prod");
+    let c = rita.post("/api/v1/requests", cluster_like).await.unwrap();
+    assert_eq!(c.status, 201);
+    assert_ne!(service_names(&c).0, "berth-prod-eu-cluster", "never the cluster stack of prod-eu");
+
+    // Patterns that open with a wildcard would take every other team's traffic.
+    for greedy in ["/?*", "/*?", "/**"] {
+        let r = rita.post("/api/v1/requests", api_request("greedy", greedy)).await.unwrap();
+        assert_eq!((r.status, r.error_fields()), (422, vec!["path".to_string()]), "{greedy}");
+    }
+    // An overlapping pattern in the same environment is refused, naming the other API...
+    let tom = berth.user("tom", "requester", "search").await.unwrap();
+    let mut overlapping = api_request("order-search", "/orders/search*");
+    overlapping["environment"] = json!("prod-eu");
+    let r = tom.post("/api/v1/requests", overlapping.clone()).await.unwrap();
+    assert_eq!((r.status, r.error_fields()), (409, vec!["path".to_string()]), "{:?}", r.body);
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(detail.contains("orders") && detail.contains(&format!("request {}", b.body["id"].as_str().unwrap())), "{detail}");
+    // ...and accepted in another environment, or once it no longer overlaps.
+    overlapping["environment"] = json!("prod");
+    assert_eq!(tom.post("/api/v1/requests", overlapping).await.unwrap().status, 201);
 }

@@ -85,7 +85,7 @@ async fn from_a_new_environment_to_a_healthy_api_in_the_browser() {
     browser.fill("#description", "Orders for the shop").await.unwrap();
     browser.fill("#image_url", "nginx:1.27").await.unwrap();
     browser.fill("#path", "/orders*").await.unwrap();
-    let preview = browser.wait_for_text("#preview", "berth-prod-orders").await.unwrap();
+    let preview = browser.wait_for_text("#preview", "berth-prod--orders").await.unwrap();
     assert!(preview.contains("berth-prod-cluster") && preview.contains("/orders*"), "{preview}");
     accessible(&browser, "request form").await;
     picture(&browser, "request-form").await;

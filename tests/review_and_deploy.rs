@@ -61,11 +61,11 @@ async fn approvers_decide_with_four_eyes_and_approval_deploys_both_stacks() {
     assert_eq!(deployments.as_array().unwrap().len(), 1, "deployed once");
     assert_eq!(deployments[0]["status"], "succeeded");
     let stacks: Vec<_> = deployments[0]["stacks"].as_array().unwrap().iter().map(|s| (s["stack_name"].clone(), s["status"].clone())).collect();
-    assert_eq!(stacks, [(json!("berth-staging-cluster"), json!("CREATE_COMPLETE")), (json!("berth-staging-orders"), json!("CREATE_COMPLETE"))]);
+    assert_eq!(stacks, [(json!("berth-staging-cluster"), json!("CREATE_COMPLETE")), (json!("berth-staging--orders"), json!("CREATE_COMPLETE"))]);
     let events = rita.get(&format!("/api/v1/requests/{id}/events")).await.unwrap().body;
     let items = events["items"].as_array().unwrap();
     assert!(items.iter().any(|e| e["stack_name"] == "berth-staging-cluster" && e["status"] == "CREATE_COMPLETE"));
-    assert!(items.iter().any(|e| e["stack_name"] == "berth-staging-orders"));
+    assert!(items.iter().any(|e| e["stack_name"] == "berth-staging--orders"));
     let env = rita.get("/api/v1/environments/staging").await.unwrap().body;
     assert_eq!(env["status"], "ready");
     assert!(env["outputs"]["ExternalUrl"].as_str().is_some(), "{env:?}");
@@ -92,8 +92,31 @@ async fn approvers_decide_with_four_eyes_and_approval_deploys_both_stacks() {
     let nothing = tokio::time::timeout(Duration::from_millis(500), resumed.chunk()).await;
     assert!(nothing.is_err(), "nothing after the newest event");
 
-    // Decommissioning goes through review too.
-    assert_eq!(rita.post(&format!("/api/v1/requests/{id}/decommission"), json!({})).await.unwrap().body["status"], "decommission_requested");
+    // A change of the environment is reviewed with its own plan before it takes effect.
+    let mut bigger = json!({"name": "staging", "region": "us-east-1", "parameters": env["parameters"].clone()});
+    bigger["parameters"]["MaxSize"] = json!(6);
+    let asked = alice.put("/api/v1/environments/staging", bigger).await.unwrap();
+    assert_eq!(asked.status, 202, "{:?}", asked.body);
+    let change = asked.body["pending_change"]["id"].as_str().unwrap().to_string();
+    assert_eq!(rita.get(&format!("/api/v1/environments/staging/changes/{change}/plan")).await.unwrap().status, 403);
+    let plan = bob.get(&format!("/api/v1/environments/staging/changes/{change}/plan")).await.unwrap();
+    assert_eq!(plan.status, 200, "{:?}", plan.body);
+    assert_eq!(plan.body["stack"]["stack_name"], "berth-staging-cluster");
+    assert_eq!(plan.body["stack"]["action"], "update");
+    assert_eq!(plan.body["parameter_changes"], json!([{"field": "MaxSize", "before": "4", "after": "6"}]));
+    assert_eq!(alice.post(&format!("/api/v1/environments/staging/changes/{change}/approve"), json!({})).await.unwrap().status, 403);
+    let r = bob.post(&format!("/api/v1/environments/staging/changes/{change}/approve"), json!({})).await.unwrap();
+    assert_eq!(r.body["parameters"]["MaxSize"], 6, "{:?}", r.body);
+
+    // Decommissioning goes through review too, and whoever asked for it cannot approve it.
+    let admin = berth.admin().await.unwrap();
+    let asked = admin.post(&format!("/api/v1/requests/{id}/decommission"), json!({})).await.unwrap();
+    assert_eq!(asked.body["status"], "decommission_requested");
+    assert_eq!(asked.body["allowed"]["decide"], false, "the page offers the decision only to others");
+    let own = admin.post(&format!("/api/v1/requests/{id}/approve"), approve(2)).await.unwrap();
+    assert_eq!(own.status, 403);
+    assert!(own.body["detail"].as_str().unwrap().contains("decommission you asked for"), "{:?}", own.body);
+    assert_eq!(bob.get(&format!("/api/v1/requests/{id}")).await.unwrap().body["allowed"]["decide"], true);
     let r = bob.post(&format!("/api/v1/requests/{id}/approve"), approve(2)).await.unwrap();
     assert_eq!(r.status, 200, "{:?}", r.body);
     wait_for_status(&rita, &id, "decommissioned").await;
@@ -120,4 +143,29 @@ async fn nobody_approves_their_own_request() {
         .post(&format!("/api/v1/requests/{id}/reject"), json!({"reason": "Use the shared tools API"})).await.unwrap();
     assert_eq!(rejected.body["status"], "rejected");
     assert_eq!(alice.post(&format!("/api/v1/requests/{id}/retry"), json!({})).await.unwrap().status, 409);
+}
+
+#[tokio::test]
+async fn a_stack_of_the_same_name_that_berth_did_not_create_is_refused_and_left_alone() {
+    let moto = Moto::start().await.unwrap();
+    let berth = berth_on(&moto).await;
+    // Someone made a stack by hand under the name the API's service stack would get.
+    let cfn = aws_sdk_cloudformation::Client::new(&moto.sdk_config().await);
+    let template = "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n";
+    cfn.create_stack().stack_name("berth-staging--orders").template_body(template).send().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+    let id = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().body["id"].as_str().unwrap().to_string();
+    // Reviewers learn it from the plan already...
+    let plan = alice.get(&format!("/api/v1/requests/{id}/plan")).await.unwrap();
+    assert_eq!(plan.status, 409, "{:?}", plan.body);
+    assert!(plan.body["detail"].as_str().unwrap().contains("not created by Berth"), "{:?}", plan.body);
+    // ...and an approved deployment fails with the reason instead of taking the stack over.
+    assert_eq!(alice.post(&format!("/api/v1/requests/{id}/approve"), json!({"revision": 1})).await.unwrap().status, 200);
+    let failed = wait_for_status(&rita, &id, "failed").await;
+    let reason = failed["status_reason"].as_str().unwrap();
+    assert!(reason.contains("berth-staging--orders") && reason.contains("not created by Berth"), "{reason}");
+    let stack = cfn.describe_stacks().stack_name("berth-staging--orders").send().await.unwrap();
+    let stack = &stack.stacks()[0];
+    assert!(stack.parameters().is_empty() && stack.tags().is_empty(), "the hand-made stack is untouched");
 }

@@ -190,3 +190,180 @@ fn config_file(text: &str) -> String {
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().to_string()
 }
+
+async fn user_id(api: &Api) -> String {
+    api.get("/api/v1/me").await.unwrap().body["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_new_password_role_or_team_ends_sessions_and_revokes_tokens() {
+    let berth = Berth::start().await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    for (patch, what) in [
+        (json!({"password": "a-brand-new-password"}), "password reset"),
+        (json!({"role": "approver"}), "role change"),
+        (json!({"team": "search"}), "team change"),
+        (json!({"disabled": true}), "disabling"),
+    ] {
+        let name = format!("user{}", berth_tests::free_port());
+        let rita = berth.user(&name, "requester", "payments").await.unwrap();
+        let token = rita.post("/api/v1/tokens", json!({"name": "ci"})).await.unwrap().body["token"].as_str().unwrap().to_string();
+        let script = bearer(&berth, &token);
+        assert_eq!(script.get("/api/v1/me").await.unwrap().status, 200);
+        let id = user_id(&rita).await;
+        let r = admin.patch(&format!("/api/v1/users/{id}"), patch).await.unwrap();
+        assert_eq!(r.status, 200, "{what}: {:?}", r.body);
+        assert_eq!(rita.get("/api/v1/me").await.unwrap().status, 401, "{what} ends the session");
+        assert_eq!(script.get("/api/v1/me").await.unwrap().status, 401, "{what} revokes the token");
+    }
+    // A display name is not a credential: the session lives on.
+    let olga = berth.user("olga", "requester", "payments").await.unwrap();
+    let id = user_id(&olga).await;
+    assert_eq!(admin.patch(&format!("/api/v1/users/{id}"), json!({"display_name": "Olga O."})).await.unwrap().status, 200);
+    assert_eq!(olga.get("/api/v1/me").await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn a_token_cannot_make_tokens_and_tokens_expire() {
+    let berth = Berth::start_with(&[("BERTH_CONFIG", &config_file("token_default_days = 7\ntoken_max_days = 30\n"))]).await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let created = rita.post("/api/v1/tokens", json!({"name": "ci"})).await.unwrap();
+    assert_eq!(created.status, 201);
+    let expires = created.body["expires_at"].as_str().unwrap().to_string();
+    let script = bearer(&berth, created.body["token"].as_str().unwrap());
+    let minted = script.post("/api/v1/tokens", json!({"name": "more"})).await.unwrap();
+    assert_eq!(minted.status, 403, "{:?}", minted.body);
+    assert!(minted.body["detail"].as_str().unwrap().contains("sign in"));
+    // Lifetimes: the default, and at most the maximum.
+    let listed = rita.get("/api/v1/tokens").await.unwrap().body;
+    assert_eq!(listed[0]["expires_at"], expires.as_str());
+    assert!(listed[0]["last_used_at"].is_string(), "the token's use is shown");
+    let too_long = rita.post("/api/v1/tokens", json!({"name": "forever", "expires_in_days": 31})).await.unwrap();
+    assert_eq!((too_long.status, too_long.error_fields()), (422, vec!["expires_in_days".to_string()]));
+    assert_eq!(rita.post("/api/v1/tokens", json!({"name": "a month", "expires_in_days": 30})).await.unwrap().status, 201);
+    // Once its expiry passes, the token signs nobody in.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
+    sqlx::query("UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z'").execute(&db).await.unwrap();
+    assert_eq!(script.get("/api/v1/me").await.unwrap().status, 401);
+}
+
+#[tokio::test]
+async fn sign_in_reads_only_bounded_fields_and_small_bodies() {
+    let berth = Berth::start().await.unwrap();
+    let client = berth.client();
+    let huge = client.post("/api/v1/session", json!({"username": "u".repeat(200_000), "password": "x"})).await.unwrap();
+    assert_eq!(huge.status, 413, "refused before it is read");
+    let long = client.post("/api/v1/session", json!({"username": "u".repeat(5000), "password": "x"})).await.unwrap();
+    assert_eq!(long.status, 401);
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
+    let longest: i64 = sqlx::query_scalar("SELECT max(length(actor) + length(subject_id) + length(details)) FROM audit_log WHERE action = 'auth.sign_in_failed'").fetch_one(&db).await.unwrap();
+    assert!(longest < 300, "audit rows stay small: {longest}");
+    let form = client
+        .http
+        .post(format!("{}/_fn/sign_in", berth.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username={}&password=x", "u".repeat(20_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 413);
+}
+
+#[tokio::test]
+async fn a_flood_from_one_address_does_not_lock_the_account_out_elsewhere() {
+    // Berth behind a proxy on loopback, which names the client in X-Forwarded-For.
+    let berth = Berth::start_with(&[("BERTH_CONFIG", &config_file("signin_max_failures = 3\ntrusted_proxies = [\"127.0.0.1\"]\n"))]).await.unwrap();
+    let from = |address: &str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", format!("198.51.100.1, {address}").parse().unwrap());
+        Api { base: berth.url.clone(), http: reqwest::Client::builder().default_headers(headers).cookie_store(true).build().unwrap() }
+    };
+    let attacker = from("203.0.113.66");
+    for _ in 0..3 {
+        assert_eq!(attacker.post("/api/v1/session", json!({"username": "admin", "password": "guess"})).await.unwrap().status, 401);
+    }
+    assert_eq!(attacker.post("/api/v1/session", json!({"username": "admin", "password": berth_tests::ADMIN_PASSWORD})).await.unwrap().status, 429);
+    // The same /64 of IPv6 is the same client.
+    let v6 = |host: &str| from(&format!("2001:db8:7:7:{host}"));
+    for host in ["1::1", "2::2", "3::3"] {
+        v6(host).post("/api/v1/session", json!({"username": "admin", "password": "guess"})).await.unwrap();
+    }
+    assert_eq!(v6("4::4").post("/api/v1/session", json!({"username": "admin", "password": berth_tests::ADMIN_PASSWORD})).await.unwrap().status, 429);
+    // The real admin, elsewhere, signs in.
+    let admin = from("192.0.2.10");
+    let r = admin.post("/api/v1/session", json!({"username": "admin", "password": berth_tests::ADMIN_PASSWORD})).await.unwrap();
+    assert_eq!(r.status, 204, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn a_forwarded_header_from_an_untrusted_peer_is_ignored() {
+    let berth = Berth::start_with(&[("BERTH_CONFIG", &config_file("signin_max_failures = 3\n"))]).await.unwrap();
+    for i in 0..4 {
+        let r = berth
+            .client()
+            .http
+            .post(format!("{}/api/v1/session", berth.url))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&json!({"username": "admin", "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), if i < 3 { 401 } else { 429 }, "attempt {i}: a made-up address does not reset the count");
+    }
+}
+
+#[tokio::test]
+async fn names_berth_acts_under_cannot_be_taken() {
+    let berth = Berth::start().await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    for name in ["berth", "System", "cli"] {
+        let r = admin
+            .post("/api/v1/users", json!({"username": name, "password": "long-enough-password", "display_name": name, "role": "requester", "team": "payments"}))
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.error_fields()), (422, vec!["username".to_string()]), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn after_sign_in_next_never_leads_off_site() {
+    let berth = Berth::start().await.unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for next in ["%2F%09%2Fevil.com", "%2F%5Cevil.com", "%2F%2Fevil.com", "https%3A%2F%2Fevil.com"] {
+        let r = http
+            .post(format!("{}/_fn/sign_in", berth.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("username=admin&password={}&next={next}", berth_tests::ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string()).unwrap_or_default();
+        assert_eq!(location, "/requests", "next={next} answered {} to {location:?}", r.status());
+    }
+}
+
+#[tokio::test]
+async fn the_first_admin_password_meets_the_password_rules() {
+    let Err(e) = Berth::start_with(&[("BERTH_ADMIN_PASSWORD", "short")]).await else { panic!("Berth started with a 5-character admin password") };
+    assert!(e.to_string().contains("BERTH_ADMIN_PASSWORD: Password must be at least"), "{e}");
+}
+
+#[tokio::test]
+async fn event_streams_end_with_the_session_and_are_capped_per_user() {
+    let berth = Berth::start_with(&[("BERTH_CONFIG", &config_file("streams_per_user = 2\n"))]).await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let id = rita.post("/api/v1/requests", berth_tests::api_request("orders", "/orders*")).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let url = format!("{}/api/v1/requests/{id}/events/stream", berth.url);
+    let mut first = rita.http.get(&url).send().await.unwrap();
+    let second = rita.http.get(&url).send().await.unwrap();
+    assert_eq!((first.status(), second.status()), (reqwest::StatusCode::OK, reqwest::StatusCode::OK));
+    assert_eq!(rita.http.get(&url).send().await.unwrap().status(), 429, "a third stream is refused");
+    drop(second);
+    // Signing out ends the open stream within a few seconds.
+    assert_eq!(rita.delete("/api/v1/session").await.unwrap().status, 204);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(_)) = first.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its session");
+}

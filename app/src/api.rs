@@ -15,12 +15,32 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     backend.authenticate(&parts).await
 }
 
-/// Only local paths are followed after sign-in, so a link cannot send users elsewhere.
+/// Only paths of this site are followed after sign-in, so a link cannot send users
+/// elsewhere. Browsers drop tabs and newlines from a URL and read a backslash as `/`, so
+/// `/\t/evil.com` would lead to `//evil.com`, another site: any such character refuses it.
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    if local {
         next
     } else {
         "/requests"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for local in ["/requests", "/requests/7?tab=plan", "/audit#top"] {
+            assert_eq!(safe_next(local), local);
+        }
+        for away in ["//evil.com", "/\t/evil.com", "/\n/evil.com", "/\\evil.com", "\\\\evil.com", "https://evil.com", "/ /evil.com", "evil.com"] {
+            assert_eq!(safe_next(away), "/requests", "{away:?}");
+        }
     }
 }
 
@@ -218,6 +238,24 @@ pub async fn save_environment(form: EnvironmentForm, existing: Option<String>) -
     Ok(saved.name)
 }
 
+/// Approves (`decision=approve`) or rejects an environment change waiting for review.
+#[server(prefix = "/_fn", endpoint = "decide_environment_change")]
+pub async fn decide_environment_change(name: String, change: String, decision: String, reason: Option<String>) -> Result<(), AppError> {
+    let (backend, user) = signed_in().await?;
+    let saved = backend.decide_environment_change(&user, &name, &change, decision == "approve", reason).await?;
+    leptos_axum::redirect(&format!("/environments/{}", saved.name));
+    Ok(())
+}
+
+/// The cluster stack's plan for an environment change waiting for review, in the shape
+/// of a request's plan.
+#[server(prefix = "/_fn", endpoint = "get_environment_plan")]
+pub async fn get_environment_plan(name: String, change: String) -> Result<Option<Plan>, AppError> {
+    let (backend, user) = signed_in().await?;
+    let plan = backend.environment_plan(&user, &name, &change).await?;
+    Ok(Some(Plan { revision: 0, parameter_changes: plan.parameter_changes, stacks: vec![plan.stack] }))
+}
+
 /// A reviewer's decision as posted by the decision forms.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -328,9 +366,13 @@ pub async fn list_tokens() -> Result<Vec<ApiToken>, AppError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "create_token")]
-pub async fn create_token(name: String) -> Result<CreatedToken, AppError> {
+pub async fn create_token(name: String, expires_in_days: Option<String>) -> Result<CreatedToken, AppError> {
     let (backend, user) = signed_in().await?;
-    backend.create_token(&user, NewToken { name }).await
+    let expires_in_days = match expires_in_days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(days) => Some(days.parse().map_err(|_| AppError::field("expires_in_days", "Days must be a whole number"))?),
+    };
+    backend.create_token(&user, NewToken { name, expires_in_days }).await
 }
 
 #[server(prefix = "/_fn", endpoint = "revoke_token")]

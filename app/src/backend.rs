@@ -21,7 +21,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn list_environments(&self, actor: &User) -> Result<Vec<Environment>, AppError>;
     async fn get_environment(&self, actor: &User, name: &str) -> Result<Environment, AppError>;
     async fn create_environment(&self, actor: &User, input: EnvironmentInput) -> Result<Environment, AppError>;
+    /// Asks for a change; it takes effect when another approver or admin approves it.
     async fn update_environment(&self, actor: &User, name: &str, input: EnvironmentInput) -> Result<Environment, AppError>;
+    async fn decide_environment_change(&self, actor: &User, name: &str, change: &str, approve: bool, reason: Option<String>) -> Result<Environment, AppError>;
+    async fn environment_plan(&self, actor: &User, name: &str, change: &str) -> Result<EnvironmentPlan, AppError>;
 
     async fn create_request(&self, actor: &User, input: RequestInput) -> Result<ApiRequest, AppError>;
     async fn update_request(&self, actor: &User, id: &str, input: RequestInput) -> Result<ApiRequest, AppError>;

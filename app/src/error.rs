@@ -23,6 +23,9 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     BadRequest(String),
+    /// A body larger than Berth reads for this path.
+    #[error("{0}")]
+    TooLarge(String),
     /// Something Berth depends on (AWS) did not answer; asking again later may work.
     #[error("{0}")]
     Unavailable(String),

@@ -50,6 +50,10 @@ pub struct User {
     pub team: String,
     pub disabled: bool,
     pub created_at: String,
+    /// Signed in with an API token rather than a session: such a caller may not make
+    /// more tokens. Known to the server only.
+    #[serde(skip)]
+    pub via_token: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +174,43 @@ pub struct Environment {
     pub rule_capacity: u32,
     /// Live APIs (requests not rejected or decommissioned) in the environment.
     pub api_count: u32,
+    /// A change of the cluster stack waiting for review, if any.
+    #[serde(default)]
+    pub pending_change: Option<EnvironmentChange>,
+}
+
+/// A change of an environment (its cluster stack's parameters, region or capacity) asked
+/// for by one approver or admin, which takes effect only once another one approves it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EnvironmentChange {
+    /// Decisions name it, so that a decision always binds to the change that was reviewed.
+    pub id: String,
+    /// Username of whoever asked for it: they may not decide it (four eyes).
+    pub requested_by: String,
+    pub requested_at: String,
+    /// The environment as it will be once approved.
+    pub after: EnvironmentInput,
+    /// Whether the signed-in user may approve or reject it.
+    pub may_decide: bool,
+}
+
+/// An approver's decision on an environment change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(default)]
+pub struct EnvironmentDecisionBody {
+    /// Required to reject; optional to approve.
+    pub reason: Option<String>,
+}
+
+/// What approving an environment change would do to its cluster stack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EnvironmentPlan {
+    pub change: String,
+    pub parameter_changes: Vec<ParameterChange>,
+    pub stack: StackPlan,
 }
 
 /// An environment as created or changed by the platform team.
@@ -827,6 +868,8 @@ pub struct ApiToken {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// After this it signs nobody in.
+    pub expires_at: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -834,6 +877,9 @@ pub struct ApiToken {
 pub struct NewToken {
     /// What the token is for, e.g. "deploy pipeline".
     pub name: String,
+    /// Days until it expires: the server's default when absent, at most its maximum.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
 }
 
 /// A token just created: `token` goes in `Authorization: Bearer <token>` and is not shown again.
@@ -844,4 +890,5 @@ pub struct CreatedToken {
     pub name: String,
     pub token: String,
     pub created_at: String,
+    pub expires_at: String,
 }

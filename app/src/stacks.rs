@@ -11,22 +11,60 @@ pub const DEFAULT_ECS_AMI: &str = "/aws/service/ecs/optimized-ami/amazon-linux-2
 /// ALB target group names: at most 32 characters, alphanumerics and hyphens.
 pub const TARGET_GROUP_NAME_MAX: usize = 32;
 
+/// How a request's service stack and target group are named.
+///
+/// Environment and service names are DNS labels that never hold two hyphens in a row, so
+/// `--` between them can be split one way only: `prod` + `eu-orders` and `prod-eu` +
+/// `orders` give different names, and no service stack can be named like a cluster stack
+/// (`berth-<environment>-cluster` has no `--`). Requests created before this scheme keep
+/// their names ([`Naming::Legacy`], one hyphen), so their stacks are never renamed, which
+/// would replace them; the deployment engine's ownership tags guard those.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Naming {
+    #[default]
+    Separated,
+    Legacy,
+}
+
+impl Naming {
+    fn separator(self) -> &'static str {
+        match self {
+            Naming::Separated => "--",
+            Naming::Legacy => "-",
+        }
+    }
+}
+
 pub fn cluster_stack_name(environment: &str) -> String {
     format!("berth-{environment}-cluster")
 }
 
 pub fn service_stack_name(environment: &str, service: &str) -> String {
-    format!("berth-{environment}-{service}")
+    service_stack_name_as(Naming::default(), environment, service)
 }
 
-/// `<environment>-<service>` when it fits; otherwise a prefix of it plus a hash of the whole,
-/// so the name stays the same for the same API and differs between APIs.
+pub fn service_stack_name_as(naming: Naming, environment: &str, service: &str) -> String {
+    format!("berth-{environment}{}{service}", naming.separator())
+}
+
 pub fn target_group_name(environment: &str, service: &str) -> String {
-    let full = format!("{environment}-{service}");
+    target_group_name_as(Naming::default(), environment, service)
+}
+
+/// `<environment>-<service>-<length of the environment name>` when it fits (target group
+/// names may not hold `--`; the length says where the environment name ends, so
+/// `prod` + `eu-orders` and `prod-eu` + `orders` differ); otherwise a prefix of it plus a
+/// hash of the environment and service, so the name stays the same for the same API and
+/// differs between APIs. Legacy requests keep `<environment>-<service>`.
+pub fn target_group_name_as(naming: Naming, environment: &str, service: &str) -> String {
+    let (full, hashed) = match naming {
+        Naming::Separated => (format!("{environment}-{service}-{}", environment.len()), format!("{environment}/{service}")),
+        Naming::Legacy => (format!("{environment}-{service}"), format!("{environment}-{service}")),
+    };
     if full.len() <= TARGET_GROUP_NAME_MAX {
         return full;
     }
-    let hash = format!("{:08x}", fnv1a(full.as_bytes()) as u32);
+    let hash = format!("{:08x}", fnv1a(hashed.as_bytes()) as u32);
     // Valid names are ASCII, but the form previews whatever is typed: cut on a character.
     let mut keep = TARGET_GROUP_NAME_MAX - hash.len() - 1;
     while !full.is_char_boundary(keep) {
@@ -114,6 +152,10 @@ pub fn shown(parameter: &Parameter) -> bool {
 
 /// The service stack; `priority` is `None` in a preview, before the server allocates one.
 pub fn service_stack(input: &RequestInput, priority: Option<u32>) -> StackInput {
+    service_stack_as(Naming::default(), input, priority)
+}
+
+pub fn service_stack_as(naming: Naming, input: &RequestInput, priority: Option<u32>) -> StackInput {
     let priority = priority.map_or_else(|| "assigned on submit".to_string(), |p| p.to_string());
     let parameters = vec![
         param("StackName", cluster_stack_name(&input.environment)),
@@ -126,14 +168,18 @@ pub fn service_stack(input: &RequestInput, priority: Option<u32>) -> StackInput 
         param("Priority", priority),
         param("DesiredCount", input.desired_count),
         param("HealthCheckPath", &input.health_check_path),
-        param("TargetGroupName", target_group_name(&input.environment, &input.service_name)),
+        param("TargetGroupName", target_group_name_as(naming, &input.environment, &input.service_name)),
         param("Role", input.task_role_arn.as_deref().unwrap_or_default()),
     ];
-    StackInput { stack_name: service_stack_name(&input.environment, &input.service_name), parameters }
+    StackInput { stack_name: service_stack_name_as(naming, &input.environment, &input.service_name), parameters }
 }
 
 pub fn render(cluster: &ClusterParameters, input: &RequestInput, priority: Option<u32>) -> Stacks {
-    let mut service = service_stack(input, priority);
+    render_as(Naming::default(), cluster, input, priority)
+}
+
+pub fn render_as(naming: Naming, cluster: &ClusterParameters, input: &RequestInput, priority: Option<u32>) -> Stacks {
+    let mut service = service_stack_as(naming, input, priority);
     service.parameters.extend(service_options(input, cluster));
     Stacks { cluster: cluster_stack(&input.environment, cluster), service }
 }
@@ -173,11 +219,11 @@ mod tests {
         assert_eq!(stacks.cluster.stack_name, "berth-staging-cluster");
         assert_eq!(value(&stacks.cluster, "InstanceType"), Some("t3.medium"));
         assert_eq!(value(&stacks.cluster, "ECSAMI"), Some(DEFAULT_ECS_AMI));
-        assert_eq!(stacks.service.stack_name, "berth-staging-orders");
+        assert_eq!(stacks.service.stack_name, "berth-staging--orders");
         assert_eq!(value(&stacks.service, "StackName"), Some("berth-staging-cluster"));
         assert_eq!(value(&stacks.service, "Priority"), Some("7"));
         assert_eq!(value(&stacks.service, "ContainerCpu"), Some("256"));
-        assert_eq!(value(&stacks.service, "TargetGroupName"), Some("staging-orders"));
+        assert_eq!(value(&stacks.service, "TargetGroupName"), Some("staging-orders-7"));
         assert_eq!(value(&stacks.service, "Role"), Some(""));
     }
 
@@ -246,6 +292,19 @@ mod tests {
     fn a_long_name_typed_with_other_alphabets_previews_without_panicking() {
         let name = target_group_name("staging", "abcdefghijklmné-service");
         assert!(name.len() <= TARGET_GROUP_NAME_MAX, "{name}");
+    }
+
+    #[test]
+    fn names_never_collide_across_environments_or_with_the_cluster_stack() {
+        assert_ne!(service_stack_name("prod", "eu-orders"), service_stack_name("prod-eu", "orders"));
+        assert_ne!(target_group_name("prod", "eu-orders"), target_group_name("prod-eu", "orders"));
+        assert_ne!(service_stack_name("prod", "cluster"), cluster_stack_name("prod"));
+        assert_ne!(service_stack_name("prod", "eu-cluster"), cluster_stack_name("prod-eu"));
+        // Requests from before keep the names their stacks already have.
+        assert_eq!(service_stack_name_as(Naming::Legacy, "staging", "orders"), "berth-staging-orders");
+        assert_eq!(target_group_name_as(Naming::Legacy, "staging", "orders"), "staging-orders");
+        let legacy = render_as(Naming::Legacy, &cluster(), &input(), Some(1));
+        assert_eq!(legacy.service.stack_name, "berth-staging-orders");
     }
 
     #[test]

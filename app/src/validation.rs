@@ -447,11 +447,19 @@ fn dns_label(label: &str, value: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Service names Berth keeps for itself: `cluster` is the environment's own stack (and
+/// was its name under the old naming), `berth` and `default` would read as Berth's own.
+pub const RESERVED_SERVICE_NAMES: [&str; 3] = ["cluster", "berth", "default"];
+
 pub fn service_name(value: &str) -> Result<(), String> {
     if value.len() < 2 && !value.is_empty() {
         return Err("Service name must be at least 2 characters".into());
     }
-    dns_label("Service name", value, SERVICE_NAME_MAX)
+    dns_label("Service name", value, SERVICE_NAME_MAX)?;
+    if RESERVED_SERVICE_NAMES.contains(&value) {
+        return Err(format!("{value} is reserved by Berth; choose another service name"));
+    }
+    Ok(())
 }
 
 pub fn environment_name(value: &str) -> Result<(), String> {
@@ -573,6 +581,11 @@ pub fn path_pattern(value: &str) -> Result<(), String> {
     if value.trim_start_matches('/').trim_start_matches('*').is_empty() {
         return Err("Path must name a prefix such as /orders*; / and /* belong to the load balancer's default".into());
     }
+    // The load balancer is shared: a pattern that opens with a wildcard (`/?*`, `/*?`,
+    // `/**`) matches nearly every path, ahead of other teams' rules.
+    if !value[1..].starts_with(|c: char| c != '*' && c != '?' && c != '/') {
+        return Err("Path must start with a literal segment such as /orders, before any * or ?".into());
+    }
     Ok(())
 }
 
@@ -609,13 +622,24 @@ pub fn role_arn(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+pub const USERNAME_MAX: usize = 64;
+pub const PASSWORD_MAX: usize = 1024;
+
+/// Names Berth itself acts under in the audit log (`berth` for the deployment engine,
+/// `system` for start-up, `cli` for the command line) and look-alikes: an account of that
+/// name would be taken for them.
+pub const RESERVED_USERNAMES: [&str; 6] = ["berth", "system", "cli", "root", "anonymous", "unknown"];
+
 pub fn username(value: &str) -> Result<(), String> {
     required("Username", value)?;
-    if !(2..=64).contains(&value.len()) {
-        return Err("Username must be 2 to 64 characters".into());
+    if !(2..=USERNAME_MAX).contains(&value.len()) {
+        return Err(format!("Username must be 2 to {USERNAME_MAX} characters"));
     }
     if !value.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
         return Err("Username may contain only letters, digits and . _ - @".into());
+    }
+    if RESERVED_USERNAMES.iter().any(|r| r.eq_ignore_ascii_case(value)) {
+        return Err(format!("{value} is a name Berth uses for itself; choose another username"));
     }
     Ok(())
 }
@@ -624,8 +648,8 @@ pub fn password(value: &str) -> Result<(), String> {
     if value.chars().count() < PASSWORD_MIN {
         return Err(format!("Password must be at least {PASSWORD_MIN} characters"));
     }
-    if value.len() > 1024 {
-        return Err("Password must be at most 1024 bytes".into());
+    if value.len() > PASSWORD_MAX {
+        return Err(format!("Password must be at most {PASSWORD_MAX} bytes"));
     }
     Ok(())
 }
@@ -891,6 +915,7 @@ mod tests {
             ("orders_v2", "Service name may contain only lowercase letters, digits and hyphens"),
             ("orders-", "Service name must not end with a hyphen"),
             ("or--ders", "Service name must not contain two hyphens in a row"),
+            ("cluster", "cluster is reserved by Berth; choose another service name"),
         ] {
             assert_eq!(service_name(value).unwrap_err(), message, "{value}");
         }
@@ -960,6 +985,10 @@ mod tests {
         assert_eq!(path_pattern("orders").unwrap_err(), "Path must start with /");
         assert!(path_pattern("/").unwrap_err().contains("default"));
         assert!(path_pattern("/*").unwrap_err().contains("default"));
+        assert!(path_pattern("/**").is_err());
+        for greedy in ["/?*", "/*?", "/?", "//orders*", "/*orders"] {
+            assert!(path_pattern(greedy).unwrap_err().contains("literal segment"), "{greedy}");
+        }
         assert!(path_pattern("/orders%20").is_err());
         assert!(path_pattern("/or ders").is_err());
         assert!(path_pattern(&format!("/{}", "a".repeat(PATH_MAX))).is_err());
@@ -1047,6 +1076,9 @@ mod tests {
         let bad = NewUser { username: "a b".into(), password: "short".into(), role: "boss".into(), team: "".into(), ..user };
         let fields: Vec<_> = validate_new_user(&bad).unwrap_err().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["username", "password", "team", "role"]);
+        for actor in ["berth", "System", "cli"] {
+            assert!(username(actor).unwrap_err().contains("Berth uses"), "{actor}");
+        }
     }
 
     #[test]

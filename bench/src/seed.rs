@@ -410,7 +410,7 @@ pub async fn seed(database_url: &str, plan: &Plan) -> Result<Seeded> {
             let dep = w.deployments.len() as i64 + 1;
             let started = t + rng.range(1, 4);
             let finished = started + rng.range(120, 600);
-            let stack = format!("berth-{env_name}-{svc}");
+            let stack = format!("berth-{env_name}--{svc}");
             let cluster_stack = format!("berth-{env_name}-cluster");
             w.audit(t, "berth", "deployment.started", "deployment", dep.to_string(), Some(id), json!({"revision": revisions, "kind": kind}));
             w.events.push((id, dep, "deployment", None, None, None, None, "running".into(), None, started));

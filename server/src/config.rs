@@ -14,8 +14,9 @@ pub struct Config {
     pub database_url: String,
     /// `BERTH_ADMIN_PASSWORD`: the first admin's password; generated and logged when unset.
     pub admin_password: Option<String>,
-    /// Mark the session cookie `Secure`; turn on whenever Berth is served over HTTPS.
-    pub secure_cookies: bool,
+    /// Mark the session cookie `Secure`. Unset: on unless Berth listens on a loopback
+    /// address (anything else is assumed to sit behind HTTPS).
+    pub secure_cookies: Option<bool>,
     /// Sign users out after this long without a request.
     pub session_idle_minutes: i64,
     /// Where the compiled site (wasm, JS, CSS) is served from; `BERTH_SITE_ROOT`.
@@ -59,12 +60,23 @@ pub struct Config {
     /// Failed sign-ins per client address within the window before that address is refused.
     pub signin_max_failures_per_address: u32,
     pub signin_window_seconds: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for sign-in throttling);
+    /// from any other peer the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Task roles a request may name must have a name starting with this (the IAM policy
     /// lets Berth pass only these roles); empty allows any role.
     pub task_role_prefix: String,
     /// A request's secrets must be named under its team (SSM parameters `/<team>/...`,
     /// Secrets Manager secrets `<team>/...`), so one team's API cannot read another's.
     pub secrets_scoped_to_team: bool,
+    /// Event streams one user may have open at once.
+    pub streams_per_user: u32,
+    /// Audit exports one user may run at once.
+    pub exports_per_user: u32,
+    /// Lifetime of an API token when its creator chooses none, in days.
+    pub token_default_days: u32,
+    /// The longest lifetime a token may be given, in days.
+    pub token_max_days: u32,
     /// The AWS region Berth's clients work in (from `AWS_REGION`, the profile, or
     /// us-east-1); every environment must be in it. Not a setting of its own.
     #[serde(skip)]
@@ -96,7 +108,7 @@ impl Default for Config {
             addr: "127.0.0.1:3000".parse().expect("valid default address"),
             database_url: "sqlite://berth.db".into(),
             admin_password: None,
-            secure_cookies: false,
+            secure_cookies: None,
             session_idle_minutes: 8 * 60,
             site_root: "target/site".into(),
             templates_dir: None,
@@ -117,8 +129,13 @@ impl Default for Config {
             signin_max_failures: 5,
             signin_max_failures_per_address: 20,
             signin_window_seconds: 15 * 60,
+            trusted_proxies: Vec::new(),
             task_role_prefix: "berth-".into(),
             secrets_scoped_to_team: true,
+            streams_per_user: 8,
+            exports_per_user: 2,
+            token_default_days: 90,
+            token_max_days: 365,
             aws_region: "us-east-1".into(),
         }
     }
@@ -147,6 +164,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Whether the session cookie is marked `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies.unwrap_or(!self.addr.ip().is_loopback())
+    }
+
     /// Reads `BERTH_CONFIG` (or `berth.toml` when it exists), then the environment.
     pub fn load() -> Result<Config, ConfigError> {
         Self::load_from(|name| std::env::var(name).ok())
@@ -214,6 +236,9 @@ mod tests {
         assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
         assert_eq!(config.database_url, "sqlite://berth.db");
         assert_eq!(config.default_environment.region, "us-east-1");
+        assert!(!config.secure_cookies(), "plain HTTP on loopback");
+        let exposed = load(&[("BERTH_ADDR", "0.0.0.0:3000")]).unwrap();
+        assert!(exposed.secure_cookies(), "Secure whenever Berth is reachable from elsewhere");
     }
 
     #[test]
@@ -228,7 +253,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.addr.port(), 4000);
-        assert!(config.secure_cookies);
+        assert!(config.secure_cookies());
         assert_eq!(config.database_url, "sqlite://x.db");
         assert_eq!(config.default_environment.name, "dev");
         assert_eq!(config.default_environment.region, "eu-west-1");

@@ -114,6 +114,7 @@ fn operator() -> User {
         team: "platform".into(),
         disabled: false,
         created_at: db::now(),
+        via_token: false,
     }
 }
 

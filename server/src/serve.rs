@@ -89,6 +89,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let store = SqliteStore::new(services.db.clone()).with_table_name("sessions").map_err(anyhow::Error::msg)?;
     store.migrate().await.context("creating the session table")?;
+    // Expired sessions are deleted, not merely ignored when they come back.
+    let sweeper = store.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(e) = tower_sessions::ExpiredDeletion::delete_expired(&sweeper).await {
+                tracing::warn!(error = %e, "deleting expired sessions failed");
+            }
+        }
+    });
     let app = http::router(AppState { services, leptos }, store);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;

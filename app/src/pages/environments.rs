@@ -1,10 +1,11 @@
 //! Environments (one cluster stack each): everyone can look; approvers and admins create
 //! and change them.
 
-use crate::api::{get_environment, list_environments, EnvironmentForm, SaveEnvironment};
+use crate::api::{get_environment, get_environment_plan, list_environments, DecideEnvironmentChange, EnvironmentForm, SaveEnvironment};
 use crate::components::ErrorNote;
 use crate::instance_types::OFFERED;
-use crate::model::{error_for, Environment, EnvironmentStatus, DEFAULT_RULE_CAPACITY};
+use crate::model::{error_for, Environment, EnvironmentChange, EnvironmentStatus, DEFAULT_RULE_CAPACITY};
+use crate::pages::request_activity::PlanView;
 use crate::CurrentUser;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -148,10 +149,55 @@ fn EnvironmentDetail(environment: Environment, platform: bool) -> impl IntoView 
             }
                 .into_any()
         }}
-        {platform.then(|| view! {
+        {e.pending_change.clone().map(|c| view! { <PendingChange environment=e.name.clone() change=c platform=platform/> })}
+        {(platform && e.pending_change.is_none()).then(|| view! {
             <h2>"Change"</h2>
+            <p class="hint">"A change waits for another approver's review, with the cluster stack's plan, before it takes effect."</p>
             <EnvironmentEditor initial=form existing=Some(e.name.clone())/>
         })}
+    }
+}
+
+/// A change waiting for review: what it sets, its plan, and (for anyone but whoever asked
+/// for it) the decision.
+#[component]
+fn PendingChange(environment: String, change: EnvironmentChange, platform: bool) -> impl IntoView {
+    let decide = ServerAction::<DecideEnvironmentChange>::new();
+    let error = move || decide.value().get().and_then(Result::err);
+    let after = change.after.clone();
+    let (name, id) = (environment.clone(), change.id.clone());
+    let plan = Resource::new(|| (), move |_| {
+        let (name, id) = (name.clone(), id.clone());
+        async move { if platform { get_environment_plan(name, id).await } else { Ok(None) } }
+    });
+    view! {
+        <section class="pending-change" id="pending-change">
+            <h2>{format!("Change {} waiting for review", change.id)}</h2>
+            <p>{format!("Asked for by {} at {}.", change.requested_by, change.requested_at)}</p>
+            <dl class="facts">
+                <dt>"Region"</dt><dd>{after.region.clone()}</dd>
+                <dt>"Instance type"</dt><dd>{after.parameters.instance_type.clone()}</dd>
+                <dt>"Desired capacity"</dt><dd>{after.parameters.desired_capacity}</dd>
+                <dt>"Maximum size"</dt><dd>{after.parameters.max_size}</dd>
+                <dt>"Rule capacity"</dt><dd>{after.rule_capacity}</dd>
+            </dl>
+            {platform.then(|| view! { <PlanView plan=plan/> })}
+            {if change.may_decide {
+                view! {
+                    <ActionForm action=decide attr:class="decision" attr:id="environment-decision">
+                        <input type="hidden" name="name" value=environment.clone()/>
+                        <input type="hidden" name="change" value=change.id.clone()/>
+                        <label>"Reason (required to reject)" <textarea name="reason" id="environment-reason"></textarea></label>
+                        {move || error().map(|e| view! { <ErrorNote error=e/> })}
+                        <button type="submit" name="decision" value="approve" id="approve-change">"Approve change"</button>
+                        <button type="submit" name="decision" value="reject" id="reject-change">"Reject change"</button>
+                    </ActionForm>
+                }
+                    .into_any()
+            } else {
+                view! { <p class="hint" id="four-eyes">"Another approver or admin must decide this change."</p> }.into_any()
+            }}
+        </section>
     }
 }
 
@@ -206,7 +252,7 @@ fn EnvironmentEditor(initial: EnvironmentForm, existing: Option<String>) -> impl
             </div>
             {text("Rule capacity", "rule_capacity", "rule_capacity", initial.rule_capacity.clone(), "How many APIs the load balancer may route (quota: 100).")}
             {move || general().map(|e| view! { <ErrorNote error=e/> })}
-            <button type="submit">{if editing { "Save changes" } else { "Create environment" }}</button>
+            <button type="submit">{if editing { "Submit change for review" } else { "Create environment" }}</button>
         </ActionForm>
     }
 }

@@ -238,7 +238,7 @@ fn DecisionForms(id: String, revision: u32, actions: Actions) -> impl IntoView {
 }
 
 #[component]
-fn PlanView(plan: Resource<Result<Option<Plan>, AppError>>) -> impl IntoView {
+pub fn PlanView(plan: Resource<Result<Option<Plan>, AppError>>) -> impl IntoView {
     view! {
         <section class="plan" id="plan">
             <h2>"Plan: what CloudFormation will change"</h2>

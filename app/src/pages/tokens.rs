@@ -24,12 +24,14 @@ pub fn TokensPage() -> impl IntoView {
             <ActionForm action=create attr:class="inline-form" attr:id="new-token">
                 <label>"Name " <input name="name" placeholder="deploy pipeline" required/></label>
                 <span class="field-error">{move || create_error().and_then(|e| error_for(&e.field_errors(), "name").map(str::to_string))}</span>
+                <label>"Expires in (days) " <input name="expires_in_days" id="expires_in_days" inputmode="numeric" placeholder="default"/></label>
+                <span class="field-error">{move || create_error().and_then(|e| error_for(&e.field_errors(), "expires_in_days").map(str::to_string))}</span>
                 <button type="submit">"Create token"</button>
             </ActionForm>
             {move || create_error().filter(|e| e.field_errors().is_empty()).map(|e| view! { <ErrorNote error=e/> })}
             {move || created().map(|t| view! {
                 <div class="notice" id="created-token">
-                    <p>"Token " <strong>{t.name}</strong> " created. Copy it now: it will not be shown again."</p>
+                    <p>"Token " <strong>{t.name}</strong> " created, valid until " {t.expires_at} ". Copy it now: it will not be shown again."</p>
                     <p><code class="secret">{t.token}</code></p>
                 </div>
             })}
@@ -42,7 +44,7 @@ pub fn TokensPage() -> impl IntoView {
                         Ok(list) if list.is_empty() => view! { <p class="empty">"No tokens yet."</p> }.into_any(),
                         Ok(list) => view! {
                             <table class="list" id="token-list">
-                                <thead><tr><th>"Name"</th><th>"Created"</th><th>"Last used"</th><th>"State"</th><th></th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Created"</th><th>"Last used"</th><th>"Expires"</th><th>"State"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|t| {
                                         let live = t.revoked_at.is_none();
@@ -51,6 +53,7 @@ pub fn TokensPage() -> impl IntoView {
                                                 <td>{t.name}</td>
                                                 <td>{t.created_at}</td>
                                                 <td>{t.last_used_at.unwrap_or_else(|| "never".into())}</td>
+                                                <td>{t.expires_at.unwrap_or_else(|| "never".into())}</td>
                                                 <td>{t.revoked_at.map(|at| format!("revoked {at}")).unwrap_or_else(|| "active".into())}</td>
                                                 <td>
                                                     {live.then(|| view! {

@@ -188,3 +188,31 @@ pub async fn record_stack(
     .await
     .map(|_| ())
 }
+
+/// Whether an earlier deployment of this Berth (not `except`) acted on the stack for this
+/// environment (and this request, for a service stack): how a stack created before
+/// stacks carried an owner tag is recognised as Berth's own.
+pub async fn created_before(
+    db: &Db,
+    stack_name: &str,
+    kind: &str,
+    environment: &str,
+    request: Option<i64>,
+    except: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM deployment_stacks s
+         JOIN deployments d ON d.id = s.deployment_id
+         JOIN requests r ON r.id = d.request_id
+         WHERE s.stack_name = ? AND s.kind = ? AND r.environment = ? AND (?4 IS NULL OR d.request_id = ?4) AND d.id != ?
+           AND s.status NOT IN ('PENDING', 'NOT_OWNED')",
+    )
+    .bind(stack_name)
+    .bind(kind)
+    .bind(environment)
+    .bind(request)
+    .bind(except)
+    .fetch_one(db)
+    .await
+    .map(|n| n > 0)
+}

@@ -43,6 +43,7 @@ impl EnvironmentRow {
             outputs: serde_json::from_str(&self.outputs).unwrap_or_default(),
             rule_capacity: self.rule_capacity as u32,
             api_count: self.api_count as u32,
+            pending_change: None,
         }
     }
 }
@@ -133,6 +134,52 @@ pub async fn set_status(db: &Db, name: &str, status: EnvironmentStatus, outputs:
         .bind(now)
         .bind(name)
         .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// A change of an environment waiting for review.
+#[derive(sqlx::FromRow)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub input: String,
+    pub requested_by: i64,
+    pub requested_by_username: String,
+    pub created_at: String,
+}
+
+pub async fn insert_change(tx: &mut Tx, environment: &str, input: &EnvironmentInput, requested_by: i64, now: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO environment_changes (environment, input, requested_by, status, created_at) VALUES (?, ?, ?, 'pending', ?) RETURNING id",
+    )
+    .bind(environment)
+    .bind(serde_json::to_string(input).expect("an environment serializes"))
+    .bind(requested_by)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// The environment's change waiting for review, if any.
+pub async fn pending_change(db: impl SqliteExecutor<'_>, environment: &str) -> Result<Option<ChangeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, c.input, c.requested_by, u.username AS requested_by_username, c.created_at
+         FROM environment_changes c JOIN users u ON u.id = c.requested_by
+         WHERE c.environment = ? AND c.status = 'pending'",
+    )
+    .bind(environment)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn decide_change(tx: &mut Tx, id: i64, approved: bool, decided_by: i64, reason: Option<&str>, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE environment_changes SET status = ?, decided_by = ?, reason = ?, decided_at = ? WHERE id = ? AND status = 'pending'")
+        .bind(if approved { "approved" } else { "rejected" })
+        .bind(decided_by)
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
         .await
         .map(|_| ())
 }

@@ -121,9 +121,20 @@ pub struct RequestRecord {
     pub deployed_revision: Option<i64>,
     pub status_reason: Option<String>,
     pub outputs: String,
+    pub legacy_names: bool,
+    pub decommission_requested_by: Option<i64>,
 }
 
 impl RequestRecord {
+    /// How the request's stacks are named: requests older than the current scheme keep theirs.
+    pub fn naming(&self) -> app::stacks::Naming {
+        if self.legacy_names {
+            app::stacks::Naming::Legacy
+        } else {
+            app::stacks::Naming::Separated
+        }
+    }
+
     pub fn status(&self) -> RequestStatus {
         RequestStatus::parse(&self.status).unwrap_or(RequestStatus::Failed)
     }
@@ -137,7 +148,8 @@ pub async fn get(db: impl sqlx::SqliteExecutor<'_>, id: i64) -> Result<Option<Re
     sqlx::query_as(
         "SELECT r.id, r.environment, r.service_name, r.priority, r.team, r.requested_by,
                 u.username AS requested_by_username, v.created_by AS revision_author_id, a.username AS revision_author,
-                r.status, r.revision, v.parameters, r.created_at, r.updated_at, r.deployed_revision, r.status_reason, r.outputs
+                r.status, r.revision, v.parameters, r.created_at, r.updated_at, r.deployed_revision, r.status_reason, r.outputs,
+                r.legacy_names, r.decommission_requested_by
          FROM requests r
          JOIN users u ON u.id = r.requested_by
          JOIN request_revisions v ON v.request_id = r.id AND v.revision = r.revision
@@ -205,6 +217,11 @@ pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<SummaryRow>, sqlx::Erro
     }
     q.push(order).push(" LIMIT ").push_bind(f.limit);
     q.build_query_as().fetch_all(db).await
+}
+
+/// Records who asked to decommission the request (`None` once the request is decided).
+pub async fn set_decommission_requested_by(tx: &mut Tx, id: i64, user: Option<i64>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE requests SET decommission_requested_by = ? WHERE id = ?").bind(user).bind(id).execute(&mut **tx).await.map(|_| ())
 }
 
 pub async fn set_status(tx: &mut Tx, id: i64, status: RequestStatus, reason: Option<&str>, now: &str) -> Result<(), sqlx::Error> {

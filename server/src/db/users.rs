@@ -14,6 +14,8 @@ pub struct UserRow {
     pub team: String,
     pub disabled: bool,
     pub created_at: String,
+    /// Bumped when the password, role or team changes or the account is disabled.
+    pub credentials_version: i64,
 }
 
 impl UserRow {
@@ -27,11 +29,12 @@ impl UserRow {
             team: self.team,
             disabled: self.disabled,
             created_at: self.created_at,
+            via_token: false,
         }
     }
 }
 
-const COLUMNS: &str = "id, username, display_name, password_hash, role, team, disabled, created_at";
+const COLUMNS: &str = "id, username, display_name, password_hash, role, team, disabled, created_at, credentials_version";
 
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
@@ -85,7 +88,8 @@ pub async fn insert(tx: &mut Tx, user: NewUserRow<'_>) -> Result<i64, sqlx::Erro
 /// Writes back every changeable column of `row`.
 pub async fn update(tx: &mut Tx, row: &UserRow, now: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE users SET display_name = ?, password_hash = ?, role = ?, team = ?, disabled = ?, updated_at = ?
+        "UPDATE users SET display_name = ?, password_hash = ?, role = ?, team = ?, disabled = ?, credentials_version = ?,
+                updated_at = ?
          WHERE id = ?",
     )
     .bind(&row.display_name)
@@ -93,6 +97,7 @@ pub async fn update(tx: &mut Tx, row: &UserRow, now: &str) -> Result<(), sqlx::E
     .bind(&row.role)
     .bind(&row.team)
     .bind(row.disabled)
+    .bind(row.credentials_version)
     .bind(now)
     .bind(row.id)
     .execute(&mut **tx)

@@ -14,6 +14,7 @@
 //! their jobs back.
 
 pub mod feed;
+pub mod ownership;
 pub mod pin;
 mod stack;
 #[cfg(test)]
@@ -22,7 +23,7 @@ mod fake;
 use crate::aws::{CloudFormation, StackParameter, StackSpec};
 use crate::db::{self, Db};
 use crate::templates::Templates;
-use app::model::{ClusterParameters, EnvironmentStatus, RequestInput, RequestStatus, StackInput, StackKind};
+use app::model::{EnvironmentStatus, RequestInput, RequestStatus, StackInput, StackKind};
 use feed::Feed;
 use pin::Pinned;
 use sha2::{Digest, Sha256};
@@ -232,8 +233,9 @@ impl Engine {
             tx.commit().await?;
             self.deployment_event(job.request_id, id, "running", None).await?;
         }
-        let stacks = app::stacks::render(&env.parameters, &input, Some(request.priority as u32));
-        let ctx = stack::Step { engine: self, deployment: id, request: job.request_id, environment: &env.name };
+        let berth_id = db::installation::berth_id(&self.db).await?;
+        let stacks = app::stacks::render_as(request.naming(), &env.parameters, &input, Some(request.priority as u32));
+        let ctx = stack::Step { engine: self, deployment: id, request: job.request_id, environment: &env.name, berth_id: &berth_id };
 
         if self.is_stopping() {
             return Ok(());
@@ -241,8 +243,8 @@ impl Engine {
         let result = if decommission {
             ctx.delete(&stacks.service.stack_name).await
         } else {
-            let cluster = self.spec(StackKind::Cluster, &stacks.cluster, &env.name, job.request_id);
-            let service = self.spec(StackKind::Service, &stacks.service, &env.name, job.request_id);
+            let cluster = self.spec(&stacks.cluster, &ctx.owner(StackKind::Cluster));
+            let service = self.spec(&stacks.service, &ctx.owner(StackKind::Service));
             match self.step(&ctx, StackKind::Cluster, &cluster, &env.name).await? {
                 Err(e) => Err(e),
                 Ok(_) => match ctx.outputs_ready(&cluster.name, &self.templates.imported_outputs()).await {
@@ -255,7 +257,8 @@ impl Engine {
             // Handed back unfinished: whoever takes the job resumes it from what AWS shows.
             return Ok(());
         }
-        self.finish(&job, &request.environment, &input, &env.parameters, result).await
+        let service_stack = stacks.service.stack_name.clone();
+        self.finish(&job, &request.environment, &service_stack, &input, result).await
     }
 
     /// One stack, under its lock; keeps the environment's status in step with its cluster stack.
@@ -283,15 +286,11 @@ impl Engine {
         Ok(result)
     }
 
-    fn spec(&self, kind: StackKind, stack: &StackInput, environment: &str, request: i64) -> StackSpec {
-        let template = self.templates.body(kind).to_string();
-        let mut tags = BTreeMap::from([
-            (TEMPLATE_TAG.to_string(), hex::encode(Sha256::digest(template.as_bytes()))),
-            ("berth:environment".to_string(), environment.to_string()),
-        ]);
-        if kind == StackKind::Service {
-            tags.insert("berth:request".into(), request.to_string());
-        }
+    /// The stack as Berth wants it, tagged with its template's hash and its owner.
+    fn spec(&self, stack: &StackInput, owner: &ownership::Owner) -> StackSpec {
+        let template = self.templates.body(owner.kind).to_string();
+        let mut tags = owner.tags();
+        tags.insert(TEMPLATE_TAG.to_string(), hex::encode(Sha256::digest(template.as_bytes())));
         StackSpec {
             name: stack.stack_name.clone(),
             template,
@@ -304,14 +303,14 @@ impl Engine {
         &self,
         job: &db::deployments::DeploymentRow,
         environment: &str,
+        service_stack: &str,
         input: &RequestInput,
-        cluster: &ClusterParameters,
         result: Result<Outcome, StepError>,
     ) -> Result<(), sqlx::Error> {
         // AWS is read before the write lock is taken: its answer can take as long as the
         // SDK's retries, and every other writer (sign-ins, decisions) would wait that long.
         let outputs = match &result {
-            Ok(_) if job.kind != "decommission" => Some(self.outputs(environment, input, cluster).await),
+            Ok(_) if job.kind != "decommission" => Some(self.outputs(environment, service_stack, input).await),
             _ => None,
         };
         let now = db::now();
@@ -387,9 +386,8 @@ impl Engine {
     }
 
     /// The service stack's outputs plus the API's public URL (load balancer + path).
-    async fn outputs(&self, environment: &str, input: &RequestInput, cluster: &ClusterParameters) -> String {
-        let stacks = app::stacks::render(cluster, input, None);
-        let mut outputs = match self.cfn.describe_stack(&stacks.service.stack_name).await {
+    async fn outputs(&self, environment: &str, service_stack: &str, input: &RequestInput) -> String {
+        let mut outputs = match self.cfn.describe_stack(service_stack).await {
             Ok(Some(info)) => info.outputs,
             _ => BTreeMap::new(),
         };

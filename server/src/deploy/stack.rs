@@ -2,6 +2,7 @@
 //! starts from what CloudFormation reports, and the phase Berth reached is recorded so a
 //! resumed job waits for an operation it already started instead of starting another.
 
+use super::ownership::Owner;
 use super::{Engine, TEMPLATE_TAG};
 use crate::aws::{AwsError, StackInfo, StackSpec};
 use crate::db;
@@ -28,6 +29,10 @@ pub enum StepError {
     Failed { stack: String, status: String, reason: String },
     #[error("{stack} did not finish within {minutes} minutes (last status {status})")]
     TimedOut { stack: String, minutes: u64, status: String },
+    /// The stack under this name is not Berth's for this request or environment (the
+    /// reason names it).
+    #[error("{0}")]
+    NotOwned(String),
     #[error("{0}")]
     Internal(String),
     /// Berth is shutting down: the step stopped at a safe point and the job stays unfinished.
@@ -58,6 +63,8 @@ pub struct Step<'a> {
     pub deployment: i64,
     pub request: i64,
     pub environment: &'a str,
+    /// This installation's id, tagged on the stacks it owns.
+    pub berth_id: &'a str,
 }
 
 /// Whether the stack's last operation has ended, well or badly. Anything else (`*_IN_PROGRESS`,
@@ -88,6 +95,29 @@ fn unchanged(info: &StackInfo, spec: &StackSpec) -> bool {
 }
 
 impl Step<'_> {
+    /// Whom a stack of this kind belongs to in this deployment.
+    pub fn owner(&self, kind: StackKind) -> Owner {
+        Owner {
+            berth_id: self.berth_id.to_string(),
+            environment: self.environment.to_string(),
+            kind,
+            request: (kind == StackKind::Service).then_some(self.request),
+        }
+    }
+
+    /// Refuses to act on a stack this Berth did not create for this owner (recorded, so
+    /// the deployment shows why).
+    async fn ensure_owned(&self, kind: StackKind, name: &str, info: &StackInfo) -> Result<(), StepError> {
+        let owner = self.owner(kind);
+        match owner.check(&self.engine.db, name, info, self.deployment).await? {
+            None => Ok(()),
+            Some(reason) => {
+                self.record(kind.as_str(), name, "NOT_OWNED", Some(&reason)).await?;
+                Err(StepError::NotOwned(reason))
+            }
+        }
+    }
+
     fn token(&self, kind: &str, action: &str) -> String {
         format!("berth-{}-{kind}-{action}", self.deployment)
     }
@@ -117,7 +147,7 @@ impl Step<'_> {
         }
         let deadline = Instant::now() + self.engine.settings.stack_timeout;
         loop {
-            let Some(info) = self.observe(deadline, name, &started).await? else { continue };
+            let Some(info) = self.observe(kind, deadline, name, &started).await? else { continue };
             match info {
                 None if phase == CREATING && self.stack_was_seen(name).await => {
                     return self.judge(k, name, "DELETE_COMPLETE", &["CREATE_COMPLETE"], Outcome::Created, None).await;
@@ -219,10 +249,12 @@ impl Step<'_> {
         }
     }
 
-    /// The stack's state as `describe` gives it, with its new events stored on the way.
-    async fn observe(&self, deadline: Instant, name: &str, started: &str) -> Result<Option<Option<StackInfo>>, StepError> {
+    /// The stack's state as `describe` gives it, with its new events stored on the way;
+    /// a stack that is not this owner's is refused before anything of it is read or changed.
+    async fn observe(&self, kind: StackKind, deadline: Instant, name: &str, started: &str) -> Result<Option<Option<StackInfo>>, StepError> {
         let seen = self.describe(deadline, name).await?;
-        if matches!(seen, Some(Some(_))) {
+        if let Some(Some(info)) = &seen {
+            self.ensure_owned(kind, name, info).await?;
             self.collect_events(name, started).await;
         }
         Ok(seen)
@@ -305,7 +337,7 @@ impl Step<'_> {
         let mut requested = recorded.is_some_and(|r| r.status == DELETING);
         let deadline = Instant::now() + self.engine.settings.stack_timeout;
         loop {
-            let Some(info) = self.observe(deadline, name, &started).await? else { continue };
+            let Some(info) = self.observe(StackKind::Service, deadline, name, &started).await? else { continue };
             match info {
                 None => {
                     self.record(k, name, "DELETE_COMPLETE", None).await?;

@@ -96,7 +96,7 @@ async fn approval_deploys_both_stacks_and_records_every_event() {
     assert_eq!(r.status, RequestStatus::Deployed, "{:?}", r.status_reason);
     assert_eq!(r.deployed_revision, Some(1));
     assert_eq!(r.outputs["PublicUrl"], "http://berth-staging-cluster.elb.example.com/orders");
-    let env = services::environments::get(&w.services, "staging").await.unwrap();
+    let env = services::environments::get(&w.services, &w.approver, "staging").await.unwrap();
     assert_eq!(env.status, EnvironmentStatus::Ready);
     assert!(env.outputs.contains_key("ExternalUrl"));
 
@@ -104,7 +104,7 @@ async fn approval_deploys_both_stacks_and_records_every_event() {
     let of = |stack: &str| events.iter().filter(|e| e.stack_name == stack).count();
     // Two transitions per resource, plus the stack's own start and end.
     assert!(of("berth-staging-cluster") > 40, "{}", of("berth-staging-cluster"));
-    assert!(of("berth-staging-orders") >= 12);
+    assert!(of("berth-staging--orders") >= 12);
     assert_eq!(events.last().unwrap().status, "CREATE_COMPLETE");
     let mut ids: Vec<_> = events.iter().map(|e| e.event_id.clone()).collect();
     ids.dedup();
@@ -143,9 +143,9 @@ async fn a_second_api_reuses_the_cluster_and_an_update_goes_through_a_change_set
     w.run(&engine).await;
     let r = w.request(&first).await;
     assert_eq!((r.status, r.deployed_revision), (RequestStatus::Deployed, Some(2)));
-    assert_eq!(w.cfn.count("create_change_set berth-staging-orders"), 1);
-    assert_eq!(w.cfn.count("execute_change_set berth-staging-orders"), 1);
-    assert_eq!(w.cfn.status("berth-staging-orders").as_deref(), Some("UPDATE_COMPLETE"));
+    assert_eq!(w.cfn.count("create_change_set berth-staging--orders"), 1);
+    assert_eq!(w.cfn.count("execute_change_set berth-staging--orders"), 1);
+    assert_eq!(w.cfn.status("berth-staging--orders").as_deref(), Some("UPDATE_COMPLETE"));
 }
 
 #[tokio::test]
@@ -160,14 +160,14 @@ async fn a_failing_resource_fails_the_deployment_with_its_reason_and_a_retry_rec
     let reason = r.status_reason.unwrap();
     assert!(reason.contains("ListenerRule (AWS::ElasticLoadBalancingV2::ListenerRule)") && reason.contains("boom"), "{reason}");
     assert!(reason.contains("ROLLBACK_COMPLETE"), "{reason}");
-    assert_eq!(w.cfn.status("berth-staging-orders").as_deref(), Some("ROLLBACK_COMPLETE"));
+    assert_eq!(w.cfn.status("berth-staging--orders").as_deref(), Some("ROLLBACK_COMPLETE"));
 
     w.cfn.heal();
     services::review::retry(&w.services, &w.requester, &id).await.unwrap();
     w.run(&engine).await;
     assert_eq!(w.request(&id).await.status, RequestStatus::Deployed);
-    assert_eq!(w.cfn.count("delete_stack berth-staging-orders"), 1, "the rolled-back stack is deleted first");
-    assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 2);
+    assert_eq!(w.cfn.count("delete_stack berth-staging--orders"), 1, "the rolled-back stack is deleted first");
+    assert_eq!(w.cfn.count("create_stack berth-staging--orders"), 2);
 }
 
 #[tokio::test]
@@ -179,7 +179,7 @@ async fn throttling_that_outlasts_the_retries_is_a_failed_deployment() {
     let r = w.request(&id).await;
     assert_eq!(r.status, RequestStatus::Failed);
     assert!(r.status_reason.unwrap().contains("Throttling: Rate exceeded"));
-    assert_eq!(services::environments::get(&w.services, "staging").await.unwrap().status, EnvironmentStatus::Failed);
+    assert_eq!(services::environments::get(&w.services, &w.approver, "staging").await.unwrap().status, EnvironmentStatus::Failed);
 }
 
 #[tokio::test]
@@ -225,7 +225,7 @@ async fn a_restart_mid_deployment_resumes_without_creating_twice() {
     let r = w.request(&id).await;
     assert_eq!(r.status, RequestStatus::Deployed, "{:?}", r.status_reason);
     assert_eq!(w.cfn.count("create_stack berth-staging-cluster"), 1);
-    assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 1);
+    assert_eq!(w.cfn.count("create_stack berth-staging--orders"), 1);
     let deployments = services::deployments::list(&w.services, &w.approver, &id).await.unwrap();
     assert_eq!(deployments.len(), 1);
 }
@@ -420,8 +420,62 @@ async fn decommissioning_deletes_the_service_stack() {
     w.approve(&id).await;
     w.run(&engine).await;
     assert_eq!(w.request(&id).await.status, RequestStatus::Decommissioned);
-    assert_eq!(w.cfn.status("berth-staging-orders"), None);
+    assert_eq!(w.cfn.status("berth-staging--orders"), None);
     assert!(w.cfn.status("berth-staging-cluster").is_some(), "the cluster stays");
+}
+
+/// A stack made by hand (no owner tags) under the name Berth would use.
+async fn made_by_hand(w: &World, name: &str) {
+    let spec = StackSpec { name: name.into(), template: "Resources: {}".into(), parameters: vec![], tags: BTreeMap::new() };
+    w.cfn.create_stack(&spec, "by-hand").await.unwrap();
+    while w.cfn.status(name).as_deref() != Some("CREATE_COMPLETE") {
+        w.cfn.describe_stack(name).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_stack_berth_did_not_create_for_the_request_is_refused_and_left_alone() {
+    let w = World::new().await;
+    let engine = w.engine();
+    made_by_hand(&w, "berth-staging--orders").await;
+    let id = w.approved("orders").await;
+    w.run(&engine).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::Failed);
+    assert!(r.status_reason.as_deref().unwrap().contains("not created by Berth for request"), "{:?}", r.status_reason);
+    assert_eq!(w.cfn.count("create_change_set berth-staging--orders"), 0, "never updated");
+    assert_eq!(w.cfn.count("delete_stack berth-staging--orders"), 0, "never deleted");
+    assert!(w.stack_events(&id).await.iter().all(|e| e.stack_name != "berth-staging--orders"), "nor its events read");
+}
+
+#[tokio::test]
+async fn a_cluster_stack_made_by_hand_is_never_taken_over() {
+    let w = World::new().await;
+    let engine = w.engine();
+    made_by_hand(&w, "berth-staging-cluster").await;
+    let id = w.approved("orders").await;
+    w.run(&engine).await;
+    let r = w.request(&id).await;
+    assert_eq!(r.status, RequestStatus::Failed);
+    assert!(r.status_reason.as_deref().unwrap().contains("the cluster of environment staging"), "{:?}", r.status_reason);
+    assert_eq!(w.cfn.count("create_change_set berth-staging-cluster"), 0);
+    assert_eq!(w.cfn.count("create_stack berth-staging--orders"), 0, "nothing is built on a foreign cluster");
+}
+
+#[tokio::test]
+async fn stacks_are_tagged_with_their_owner() {
+    let w = World::new().await;
+    let engine = w.engine();
+    let id = w.approved("orders").await;
+    w.run(&engine).await;
+    let berth_id = db::installation::berth_id(&w.services.db).await.unwrap();
+    let service = w.cfn.describe_stack("berth-staging--orders").await.unwrap().unwrap().tags;
+    assert_eq!(service.get(ownership::INSTALLATION_TAG), Some(&berth_id));
+    assert_eq!(service.get(ownership::REQUEST_TAG), Some(&id));
+    assert_eq!(service.get(ownership::KIND_TAG).map(String::as_str), Some("service"));
+    let cluster = w.cfn.describe_stack("berth-staging-cluster").await.unwrap().unwrap().tags;
+    assert_eq!(cluster.get(ownership::ENVIRONMENT_TAG).map(String::as_str), Some("staging"));
+    assert_eq!(cluster.get(ownership::REQUEST_TAG), None);
 }
 
 #[test]

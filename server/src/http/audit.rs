@@ -13,7 +13,12 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use futures::TryStreamExt;
+use app::error::AppError;
+use futures::StreamExt;
+use std::time::Duration;
+
+/// How long an export waits for its reader to take the next rows.
+const SLOW_READER: Duration = Duration::from_secs(30);
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -55,17 +60,41 @@ pub struct ExportFormatParam {
     responses((status = 200, description = "An attachment: a JSON array of audit entries, or CSV",
                content((Vec<AuditEntry> = "application/json"), (String = "text/csv"))),
               (status = 401, description = "Not signed in"),
-              (status = 422, description = "Bad filter or format; one `errors[]` entry per parameter")))]
+              (status = 422, description = "Bad filter or format; one `errors[]` entry per parameter"),
+              (status = 429, description = "You already run as many exports as one user may at once")))]
 pub async fn export(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
     ApiQuery(filter): ApiQuery<AuditFilter>,
     ApiQuery(ExportFormatParam { format }): ApiQuery<ExportFormatParam>,
 ) -> ApiResult<impl IntoResponse> {
+    let slot = state.services.exports.take(&actor.id).ok_or(AppError::TooManyRequests { retry_after_secs: 10 })?;
     let (format, chunks) = services::audit::export(&state.services, &actor, &filter, format.as_deref())?;
-    // Once the first bytes are out the status cannot change any more: a failure cuts the
-    // response short, which the client sees as an incomplete download.
-    let body = Body::from_stream(chunks.inspect_err(|e| tracing::error!(error = %e, "audit export cut short")));
+    // The rows are read by a task of their own and handed over a short queue: a reader
+    // that stops taking them is cut off after SLOW_READER, which gives the database
+    // connection back, instead of pinning it for as long as the client likes. Once the
+    // first bytes are out the status cannot change any more: a failure cuts the response
+    // short, which the client sees as an incomplete download.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let mut chunks = std::pin::pin!(chunks);
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| {
+                tracing::error!(error = %e, "audit export cut short");
+                std::io::Error::other("the audit export failed")
+            });
+            let failed = chunk.is_err();
+            if tx.send_timeout(chunk, SLOW_READER).await.is_err() {
+                tracing::warn!("an audit export's reader took no data for {SLOW_READER:?}; cut off");
+                break;
+            }
+            if failed {
+                break;
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let filename = format!("berth-audit-{}.{}", crate::db::now().replace(':', ""), format.extension());
     Ok((
         [

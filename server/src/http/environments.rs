@@ -4,14 +4,19 @@ use super::error::ApiResult;
 use super::extract::{ApiJson, AuthUser};
 use super::AppState;
 use app::backend::Backend;
-use app::model::{Environment, EnvironmentInput};
+use app::model::{Environment, EnvironmentDecisionBody, EnvironmentInput, EnvironmentPlan};
 use axum::http::StatusCode;
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/environments", get(list).post(create)).route("/environments/{name}", get(show).put(update))
+    Router::new()
+        .route("/environments", get(list).post(create))
+        .route("/environments/{name}", get(show).put(update))
+        .route("/environments/{name}/changes/{change}/plan", get(plan))
+        .route("/environments/{name}/changes/{change}/approve", post(approve))
+        .route("/environments/{name}/changes/{change}/reject", post(reject))
 }
 
 #[utoipa::path(operation_id = "list_environments", get, path = "/api/v1/environments", tag = "environments",
@@ -43,19 +48,64 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.services.create_environment(&actor, input).await?)))
 }
 
-/// Changes an environment's region (only while it holds no APIs), cluster parameters or
-/// rule capacity. The `name` in the body is ignored.
+/// Asks for a change of an environment's region (only while it holds no APIs), cluster
+/// parameters or rule capacity. It waits in `pending_change` until another approver or
+/// admin approves it (four eyes); then it takes effect, and the cluster stack is updated
+/// with the environment's next deployment. The `name` in the body is ignored.
 #[utoipa::path(put, path = "/api/v1/environments/{name}", tag = "environments", operation_id = "update_environment",
     request_body = EnvironmentInput, params(("name" = String, Path, description = "Environment name")),
-    responses((status = 200, body = Environment), (status = 403, description = "Not an approver or admin"),
+    responses((status = 202, body = Environment, description = "The change waits for review in `pending_change` (none when nothing changes)"),
+              (status = 403, description = "Not an approver or admin"),
               (status = 404, description = "No such environment"),
-              (status = 409, description = "The change would strand APIs already in the environment"),
+              (status = 409, description = "The change would strand APIs already in the environment, or another change waits for review"),
               (status = 422, description = "Invalid fields")))]
 pub async fn update(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
     Path(name): Path<String>,
     ApiJson(input): ApiJson<EnvironmentInput>,
+) -> ApiResult<(StatusCode, Json<Environment>)> {
+    Ok((StatusCode::ACCEPTED, Json(state.services.update_environment(&actor, &name, input).await?)))
+}
+
+/// The change set of the cluster stack for a change waiting for review. Approvers and admins.
+#[utoipa::path(get, path = "/api/v1/environments/{name}/changes/{change}/plan", tag = "environments", operation_id = "plan_environment_change",
+    params(("name" = String, Path, description = "Environment name"), ("change" = String, Path, description = "The waiting change's id")),
+    responses((status = 200, body = EnvironmentPlan), (status = 403, description = "Not an approver or admin"),
+              (status = 404, description = "No such environment"), (status = 409, description = "The change is not waiting for review, or CloudFormation refused the change set"),
+              (status = 503, description = "AWS did not answer")))]
+pub async fn plan(State(state): State<AppState>, AuthUser(actor): AuthUser, Path((name, change)): Path<(String, String)>) -> ApiResult<Json<EnvironmentPlan>> {
+    Ok(Json(state.services.environment_plan(&actor, &name, &change).await?))
+}
+
+/// Approves a waiting change: it takes effect at once. Never by whoever asked for it.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/changes/{change}/approve", tag = "environments", operation_id = "approve_environment_change",
+    request_body = EnvironmentDecisionBody,
+    params(("name" = String, Path, description = "Environment name"), ("change" = String, Path, description = "The waiting change's id")),
+    responses((status = 200, body = Environment), (status = 403, description = "Not an approver or admin, or your own change (four eyes)"),
+              (status = 404, description = "No such environment"),
+              (status = 409, description = "Not waiting for review any more, or it would now strand APIs")))]
+pub async fn approve(
+    State(state): State<AppState>,
+    AuthUser(actor): AuthUser,
+    Path((name, change)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EnvironmentDecisionBody>,
 ) -> ApiResult<Json<Environment>> {
-    Ok(Json(state.services.update_environment(&actor, &name, input).await?))
+    Ok(Json(state.services.decide_environment_change(&actor, &name, &change, true, body.reason).await?))
+}
+
+/// Rejects a waiting change (a reason is required). Never by whoever asked for it.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/changes/{change}/reject", tag = "environments", operation_id = "reject_environment_change",
+    request_body = EnvironmentDecisionBody,
+    params(("name" = String, Path, description = "Environment name"), ("change" = String, Path, description = "The waiting change's id")),
+    responses((status = 200, body = Environment), (status = 403, description = "Not an approver or admin, or your own change (four eyes)"),
+              (status = 404, description = "No such environment"), (status = 409, description = "Not waiting for review any more"),
+              (status = 422, description = "No reason")))]
+pub async fn reject(
+    State(state): State<AppState>,
+    AuthUser(actor): AuthUser,
+    Path((name, change)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EnvironmentDecisionBody>,
+) -> ApiResult<Json<Environment>> {
+    Ok(Json(state.services.decide_environment_change(&actor, &name, &change, false, body.reason).await?))
 }

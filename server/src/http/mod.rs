@@ -59,7 +59,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(config.secure_cookies)
+        .with_secure(config.secure_cookies())
         .with_expiry(Expiry::OnInactivity(Duration::minutes(config.session_idle_minutes)));
     let api = Router::new()
         .merge(session::router())
@@ -78,6 +78,8 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .merge(pages::router(&state))
         .layer(axum::middleware::from_fn(security::csrf))
         .layer(sessions)
+        .layer(axum::middleware::from_fn(security::body_limit))
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn(security::headers))
         // Pages, JSON and the 2 MB wasm shrink to a third or less; event streams are left alone.
         .layer(tower_http::compression::CompressionLayer::new())

@@ -8,7 +8,9 @@ use crate::services;
 use app::backend::Backend;
 use app::model::*;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use app::error::AppError;
+use axum::http::request::Parts;
+use std::time::{Duration, Instant};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -125,23 +127,29 @@ pub async fn plan(State(state): State<AppState>, AuthUser(actor): AuthUser, Path
 /// deployment status change, with the feed cursor as the event id, so a reconnecting
 /// browser (which sends `Last-Event-ID`) gets exactly what it missed. Rows come from
 /// SQLite; the broadcast only says when to look, so one poller per stack serves any
-/// number of viewers.
+/// number of viewers. The stream ends when the session or token that opened it ends, or
+/// its user may no longer see the request (checked at least every `RECHECK`); a user has
+/// a bounded number of streams open at once.
 #[utoipa::path(get, path = "/api/v1/requests/{id}/events/stream", tag = "deployments", operation_id = "stream_events",
     params(("id" = String, Path, description = "Request id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
     responses((status = 200, description = "text/event-stream of FeedItem", content_type = "text/event-stream"),
-              (status = 404, description = "Unknown or not visible")))]
+              (status = 404, description = "Unknown or not visible"),
+              (status = 429, description = "You already have as many streams open as one user may")))]
 pub async fn stream(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
     Path(id): Id,
-    headers: HeaderMap,
+    parts: Parts,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let request = state.services.get_request(&actor, &id).await?;
     let request_id: i64 = request.id.parse().expect("ids are integers");
-    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let credential = services::auth::credential(&parts).await?.ok_or(AppError::Unauthorized)?;
+    let slot = state.services.streams.take(&actor.id).ok_or(AppError::TooManyRequests { retry_after_secs: 10 })?;
+    let last = parts.headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
     let receiver = state.services.feed.subscribe();
-    let start = (state.services.clone(), receiver, last, VecDeque::<(i64, FeedItem)>::new());
-    let events = futures::stream::unfold(start, move |(services, mut receiver, mut last, mut buffer)| async move {
+    let watch = Watch { services: state.services.clone(), credential, request: id, checked: Instant::now(), _slot: slot };
+    let start = (watch, receiver, last, VecDeque::<(i64, FeedItem)>::new());
+    let events = futures::stream::unfold(start, move |(mut watch, mut receiver, mut last, mut buffer)| async move {
         loop {
             if let Some((seq, item)) = buffer.pop_front() {
                 let name = match &item {
@@ -149,9 +157,9 @@ pub async fn stream(
                     FeedItem::Deployment { .. } => "deployment",
                 };
                 let event = Event::default().id(seq.to_string()).event(name).json_data(&item).expect("feed items serialize");
-                return Some((Ok(event), (services, receiver, last, buffer)));
+                return Some((Ok(event), (watch, receiver, last, buffer)));
             }
-            match services::deployments::feed(&services, request_id, last).await {
+            match services::deployments::feed(&watch.services, request_id, last).await {
                 Ok(items) if !items.is_empty() => {
                     last = items.last().map(|(seq, _)| *seq).unwrap_or(last);
                     buffer.extend(items);
@@ -161,14 +169,53 @@ pub async fn stream(
                 Err(e) => tracing::warn!(error = %e, "reading the feed failed"),
             }
             loop {
-                match receiver.recv().await {
-                    Ok(id) if id == request_id => break,
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => return None,
+                let woken = tokio::select! {
+                    received = receiver.recv() => match received {
+                        Ok(id) => id == request_id,
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = tokio::time::sleep(RECHECK) => false,
+                };
+                if !watch.still_allowed().await {
+                    return None;
+                }
+                if woken {
+                    break;
                 }
             }
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// How often an open stream checks that its viewer may still see it.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// What an open stream keeps to judge whether its viewer may still watch.
+struct Watch {
+    services: std::sync::Arc<services::Services>,
+    credential: services::auth::Credential,
+    request: String,
+    checked: Instant,
+    _slot: services::limits::Slot,
+}
+
+impl Watch {
+    /// Whether the credential still signs someone in who may see the request; asked of
+    /// the database at most once per `RECHECK`.
+    async fn still_allowed(&mut self) -> bool {
+        if self.checked.elapsed() < RECHECK {
+            return true;
+        }
+        self.checked = Instant::now();
+        match services::auth::still_signed_in(&self.services, &self.credential).await {
+            Ok(Some(user)) => services::requests::get(&self.services, &user, &self.request).await.is_ok(),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "checking a stream's viewer failed");
+                true
+            }
+        }
+    }
 }

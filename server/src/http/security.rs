@@ -32,6 +32,30 @@ pub async fn headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// The largest body a sign-in may have: a username and a password, with room to spare.
+const SIGN_IN_BODY_MAX: u64 = 8 * 1024;
+/// The largest body of anything else (a request's fields are a few KiB at most).
+const BODY_MAX: u64 = 1024 * 1024;
+
+/// Refuses an oversized body before anything reads it: the sign-in paths, which anyone
+/// may call, take a few KiB; the rest a MiB. A body without a length is refused on the
+/// sign-in paths (browsers and clients always send one for a form or JSON).
+pub async fn body_limit(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let sign_in = path == "/api/v1/session" || path == "/_fn/sign_in";
+    let limit = if sign_in { SIGN_IN_BODY_MAX } else { BODY_MAX };
+    let length = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    let refused = match length {
+        Some(n) => n > limit,
+        None => sign_in && chunked,
+    };
+    if refused {
+        return ApiError(AppError::TooLarge(format!("The body is larger than the {limit} bytes Berth reads here"))).into_response();
+    }
+    next.run(request).await
+}
+
 pub async fn csrf(request: Request, next: Next) -> Response {
     let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if safe || bearer(request.headers()) || same_origin(request.headers()) {

@@ -27,6 +27,7 @@ pub struct Credentials {
 #[utoipa::path(operation_id = "sign_in", post, path = "/api/v1/session", tag = "session", request_body = Credentials,
     responses((status = 204, description = "Signed in; the session cookie is set"),
               (status = 401, description = "Wrong username or password"),
+              (status = 413, description = "A body over 8 KiB"),
               (status = 429, description = "Too many failed sign-ins for this username or from this address; try again after `Retry-After` seconds",
                headers(("Retry-After" = u64, description = "Seconds until the next attempt is judged")))))]
 pub async fn sign_in(State(state): State<AppState>, parts: Parts, ApiJson(c): ApiJson<Credentials>) -> ApiResult<StatusCode> {

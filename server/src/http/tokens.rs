@@ -21,8 +21,9 @@ pub async fn list(State(state): State<AppState>, AuthUser(actor): AuthUser) -> A
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "session", operation_id = "create_token", request_body = NewToken,
-    responses((status = 201, body = CreatedToken, description = "The token, shown this once; it acts as you, with your role"),
-              (status = 422, description = "Missing or too long name")))]
+    responses((status = 201, body = CreatedToken, description = "The token, shown this once; it acts as you, with your role, until `expires_at`"),
+              (status = 403, description = "Sent with an API token: only a signed-in session creates tokens"),
+              (status = 422, description = "Missing or too long name, or a lifetime beyond the maximum")))]
 pub async fn create(State(state): State<AppState>, AuthUser(actor): AuthUser, ApiJson(new): ApiJson<NewToken>) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     Ok((StatusCode::CREATED, Json(state.services.create_token(&actor, new).await?)))
 }

@@ -31,6 +31,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.services.create_user(&actor, new).await?)))
 }
 
+/// Changes an account. A new password, role or team, or disabling, ends the user's
+/// sessions and revokes their API tokens.
 #[utoipa::path(operation_id = "update_user", patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserPatch,
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = User), (status = 403, description = "Not an admin"),

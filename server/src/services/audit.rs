@@ -714,6 +714,7 @@ mod tests {
             team: "payments".into(),
             disabled: false,
             created_at: "2025-01-01T00:00:00Z".into(),
+            via_token: false,
         }
     }
 

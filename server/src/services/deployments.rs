@@ -4,6 +4,7 @@
 use super::{parse_id, Services};
 use crate::aws::{StackParameter, StackSpec};
 use crate::db::{self, events::EventRow};
+use crate::deploy::ownership::Owner;
 use crate::deploy::TEMPLATE_TAG;
 use crate::error::Result;
 use app::error::AppError;
@@ -129,7 +130,8 @@ fn all_resources(template: &str, action: &str) -> Vec<PlannedChange> {
         .unwrap_or_default()
 }
 
-async fn stack_plan(s: &Services, kind: StackKind, stack: &StackInput, tag: &str) -> Result<StackPlan> {
+async fn stack_plan(s: &Services, owner: &Owner, stack: &StackInput, tag: &str) -> Result<StackPlan> {
+    let kind = owner.kind;
     let spec = spec(s, kind, stack);
     let plan = |action: &str, changes: Vec<PlannedChange>, note: Option<&str>| StackPlan {
         stack_name: stack.stack_name.clone(),
@@ -145,6 +147,10 @@ async fn stack_plan(s: &Services, kind: StackKind, stack: &StackInput, tag: &str
     let Some(current) = s.cfn.describe_stack(&spec.name).await.map_err(aws)? else {
         return Ok(plan("create", all_resources(&spec.template, "Add"), Some("The stack does not exist yet; every resource is added.")));
     };
+    // A plan creates a change set on the stack: never on one that is not this owner's.
+    if let Some(refusal) = owner.check(&s.db, &spec.name, &current, 0).await? {
+        return Err(AppError::Conflict(refusal).into());
+    }
     if current.status.ends_with("_IN_PROGRESS") {
         return Ok(plan("busy", Vec::new(), Some(&format!("The stack is {}; plan again when it settles.", current.status))));
     }
@@ -152,13 +158,9 @@ async fn stack_plan(s: &Services, kind: StackKind, stack: &StackInput, tag: &str
     if same_parameters && current.tags.get(TEMPLATE_TAG) == spec.tags.get(TEMPLATE_TAG) {
         return Ok(plan("unchanged", Vec::new(), None));
     }
-    let change_set = format!("berth-plan-{tag}-{}", kind.as_str());
-    // A plan from an earlier look would describe the stack as it was then. Looked for
-    // first: deleting one that does not exist can be answered as a server error, which
-    // the SDK would retry for many seconds.
-    if s.cfn.describe_change_set(&spec.name, &change_set).await.map_err(aws)?.is_some() {
-        let _ = s.cfn.delete_change_set(&spec.name, &change_set).await;
-    }
+    // Each plan has a change set of its own, so two reviewers planning at once never read
+    // or delete each other's.
+    let change_set = format!("berth-plan-{tag}-{}-{:016x}", kind.as_str(), rand::random::<u64>());
     // A service stack that imports what the cluster stack's own update will export can be
     // planned only after that update; the deployment updates the cluster stack first.
     let waits_for_cluster = |reason: &str| {
@@ -208,8 +210,8 @@ async fn stack_plan(s: &Services, kind: StackKind, stack: &StackInput, tag: &str
     Ok(plan("update", changes, note))
 }
 
-/// Field-by-field differences between two revisions' parameters.
-fn differences(before: &RequestInput, after: &RequestInput) -> Vec<ParameterChange> {
+/// Field-by-field differences between two versions of a set of parameters.
+pub fn differences<T: serde::Serialize>(before: &T, after: &T) -> Vec<ParameterChange> {
     let (b, a) = (serde_json::to_value(before).expect("serializes"), serde_json::to_value(after).expect("serializes"));
     let (Some(b), Some(a)) = (b.as_object(), a.as_object()) else { return Vec::new() };
     let show = |v: Option<&serde_json::Value>| match v {
@@ -217,14 +219,30 @@ fn differences(before: &RequestInput, after: &RequestInput) -> Vec<ParameterChan
         Some(serde_json::Value::Null) | None => String::new(),
         Some(v) => v.to_string(),
     };
-    a.keys()
+    let fields: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    fields
+        .into_iter()
         .filter(|k| b.get(*k) != a.get(*k))
         .map(|k| ParameterChange { field: k.clone(), before: show(b.get(k)), after: show(a.get(k)) })
         .collect()
 }
 
+/// The cluster stack's plan for an environment change awaiting review.
+pub async fn environment_plan(s: &Services, current: &Environment, after: &EnvironmentInput, change: i64) -> Result<StackPlan> {
+    let owner = Owner {
+        berth_id: db::installation::berth_id(&s.db).await?,
+        environment: current.name.clone(),
+        kind: StackKind::Cluster,
+        request: None,
+    };
+    let stack = app::stacks::cluster_stack(&current.name, &after.parameters);
+    stack_plan(s, &owner, &stack, &format!("env{change}")).await
+}
+
+/// Only approvers and admins plan: a plan creates and deletes change sets on AWS.
 pub async fn plan(s: &Services, actor: &User, id: &str) -> Result<Plan> {
     let request = super::requests::get(s, actor, id).await?;
+    super::require_platform(actor)?;
     let rid = parse_id(&request.id, "request")?;
     let parameter_changes = match request.deployed_revision {
         Some(rev) if rev != request.revision => match db::requests::revision_input(&s.db, rid, i64::from(rev)).await? {
@@ -244,9 +262,16 @@ pub async fn plan(s: &Services, actor: &User, id: &str) -> Result<Plan> {
             note: Some("Decommissioning deletes the service stack; the cluster stack stays.".into()),
         }]
     } else {
+        let berth_id = db::installation::berth_id(&s.db).await?;
+        let owner = |kind: StackKind| Owner {
+            berth_id: berth_id.clone(),
+            environment: request.environment.clone(),
+            kind,
+            request: (kind == StackKind::Service).then_some(rid),
+        };
         vec![
-            stack_plan(s, StackKind::Cluster, &request.stacks.cluster, &tag).await?,
-            stack_plan(s, StackKind::Service, &request.stacks.service, &tag).await?,
+            stack_plan(s, &owner(StackKind::Cluster), &request.stacks.cluster, &tag).await?,
+            stack_plan(s, &owner(StackKind::Service), &request.stacks.service, &tag).await?,
         ]
     };
     Ok(Plan { revision: request.revision, parameter_changes, stacks })

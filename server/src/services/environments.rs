@@ -1,22 +1,53 @@
-//! Environments: one cluster stack each. Approvers and admins create and change them;
-//! a change may not strand the APIs already in the environment.
+//! Environments: one cluster stack each. Approvers and admins create them and ask for
+//! changes, which another approver or admin reviews (with the change set of the cluster
+//! stack) before they take effect; a change may not strand the APIs already in the
+//! environment.
 
-use super::{require_platform, Services};
+use super::{parse_id, require_platform, Services};
 use crate::db::{self, audit};
 use crate::error::Result;
 use app::error::AppError;
-use app::model::{ClusterParameters, Environment, EnvironmentInput, RequestInput, User, DEFAULT_RULE_CAPACITY};
+use app::model::{
+    ClusterParameters, Environment, EnvironmentChange, EnvironmentInput, EnvironmentPlan, ParameterChange, RequestInput, User, DEFAULT_RULE_CAPACITY,
+};
 use app::validation::{capacity, fits, validate_environment};
 use serde_json::json;
 
-pub async fn list(s: &Services) -> Result<Vec<Environment>> {
-    Ok(db::environments::list(&s.db).await?)
+pub async fn list(s: &Services, actor: &User) -> Result<Vec<Environment>> {
+    let mut all = db::environments::list(&s.db).await?;
+    for env in &mut all {
+        env.pending_change = pending(s, actor, &env.name).await?;
+    }
+    Ok(all)
 }
 
-pub async fn get(s: &Services, name: &str) -> Result<Environment> {
-    db::environments::get(&s.db, name)
+pub async fn get(s: &Services, actor: &User, name: &str) -> Result<Environment> {
+    let mut env = db::environments::get(&s.db, name)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("No environment named {name}")).into())
+        .ok_or_else(|| AppError::NotFound(format!("No environment named {name}")))?;
+    env.pending_change = pending(s, actor, name).await?;
+    Ok(env)
+}
+
+/// The environment's change waiting for review, as `actor` sees it.
+async fn pending(s: &Services, actor: &User, name: &str) -> Result<Option<EnvironmentChange>> {
+    let Some(row) = db::environments::pending_change(&s.db, name).await? else { return Ok(None) };
+    Ok(Some(EnvironmentChange {
+        id: row.id.to_string(),
+        may_decide: may_decide_change(actor, &row).is_ok(),
+        requested_by: row.requested_by_username,
+        requested_at: row.created_at,
+        after: serde_json::from_str(&row.input)?,
+    }))
+}
+
+/// Approvers and admins decide environment changes, but never one they asked for.
+fn may_decide_change(actor: &User, change: &db::environments::ChangeRow) -> Result<(), AppError> {
+    require_platform(actor)?;
+    if parse_id(&actor.id, "user")? == change.requested_by {
+        return Err(AppError::Forbidden("Four eyes: you cannot decide an environment change you asked for".into()));
+    }
+    Ok(())
 }
 
 /// The shared rules, and one only the server knows: Berth's AWS clients work in one
@@ -49,6 +80,9 @@ pub async fn create(s: &Services, actor: &User, input: EnvironmentInput) -> Resu
     Ok(created)
 }
 
+/// Asks for a change of the environment: it waits for another approver's review (and
+/// its own plan) and takes effect when approved. Checked now and again at approval, when
+/// more APIs may depend on the environment.
 pub async fn update(s: &Services, actor: &User, name: &str, mut input: EnvironmentInput) -> Result<Environment> {
     require_platform(actor)?;
     input.name = name.to_string();
@@ -60,7 +94,29 @@ pub async fn update(s: &Services, actor: &User, name: &str, mut input: Environme
     let current = db::environments::get(&mut *tx, name)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No environment named {name}")))?;
-    let live = db::requests::live_inputs(&mut tx, name).await?;
+    if let Some(waiting) = db::environments::pending_change(&mut *tx, name).await? {
+        return Err(AppError::Conflict(format!(
+            "Change {} of {name} (asked for by {}) is waiting for review; approve or reject it first",
+            waiting.id, waiting.requested_by_username
+        ))
+        .into());
+    }
+    keeps_live_apis(&mut tx, &current, &input).await?;
+    let unchanged = input.region == current.region && input.parameters == current.parameters && input.rule_capacity == current.rule_capacity;
+    if !unchanged {
+        let id = db::environments::insert_change(&mut tx, name, &input, parse_id(&actor.id, "user")?, &db::now()).await?;
+        let before = json!({"region": current.region, "parameters": current.parameters, "rule_capacity": current.rule_capacity});
+        let after = json!({"region": input.region, "parameters": input.parameters, "rule_capacity": input.rule_capacity});
+        audit::append(&mut tx, entry(&actor.username, "environment.change_requested", name, json!({"change": id, "before": before, "after": after}))).await?;
+    }
+    tx.commit().await?;
+    get(s, actor, name).await
+}
+
+/// Refuses a change that would strand the APIs already in the environment.
+async fn keeps_live_apis(tx: &mut db::Tx, current: &Environment, input: &EnvironmentInput) -> Result<()> {
+    let name = &current.name;
+    let live = db::requests::live_inputs(tx, name).await?;
     if input.region != current.region && !live.is_empty() {
         return Err(AppError::Taken {
             field: "region".into(),
@@ -83,13 +139,64 @@ pub async fn update(s: &Services, actor: &User, name: &str, mut input: Environme
         }
         .into());
     }
-    db::environments::update(&mut tx, &input, &db::now()).await?;
+    Ok(())
+}
+
+/// The pending change `change` of `name`: a decision or plan binds to the change reviewed.
+async fn waiting_change(db: impl sqlx::SqliteExecutor<'_>, name: &str, change: &str) -> Result<db::environments::ChangeRow> {
+    let id = parse_id(change, "environment change")?;
+    match db::environments::pending_change(db, name).await? {
+        Some(row) if row.id == id => Ok(row),
+        _ => Err(AppError::Conflict(format!("Change {change} of {name} is not waiting for review (decided already, or never asked for)")).into()),
+    }
+}
+
+/// Approves (applying it to the environment) or rejects a waiting change.
+pub async fn decide(s: &Services, actor: &User, name: &str, change: &str, approve: bool, reason: Option<String>) -> Result<Environment> {
+    require_platform(actor)?;
+    let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    if let Some(r) = &reason {
+        if r.chars().count() > 4000 {
+            return Err(AppError::field("reason", "The reason must be at most 4000 characters").into());
+        }
+    }
+    if !approve && reason.is_none() {
+        return Err(AppError::field("reason", "A reason is required to reject a change").into());
+    }
+    let mut tx = db::begin_write(&s.db).await?;
+    let current = db::environments::get(&mut *tx, name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No environment named {name}")))?;
+    let row = waiting_change(&mut *tx, name, change).await?;
+    may_decide_change(actor, &row)?;
+    let input: EnvironmentInput = serde_json::from_str(&row.input)?;
+    let now = db::now();
+    if approve {
+        keeps_live_apis(&mut tx, &current, &input).await?;
+        db::environments::update(&mut tx, &input, &now).await?;
+    }
+    db::environments::decide_change(&mut tx, row.id, approve, parse_id(&actor.id, "user")?, reason.as_deref(), &now).await?;
     let before = json!({"region": current.region, "parameters": current.parameters, "rule_capacity": current.rule_capacity});
     let after = json!({"region": input.region, "parameters": input.parameters, "rule_capacity": input.rule_capacity});
-    audit::append(&mut tx, entry(&actor.username, "environment.update", name, json!({"before": before, "after": after}))).await?;
-    let updated = db::environments::get(&mut *tx, name).await?.expect("updated in this transaction");
+    let action = if approve { "environment.change_approved" } else { "environment.change_rejected" };
+    let details = json!({"change": row.id, "requested_by": row.requested_by_username, "before": before, "after": after, "reason": reason});
+    audit::append(&mut tx, entry(&actor.username, action, name, details)).await?;
     tx.commit().await?;
-    Ok(updated)
+    get(s, actor, name).await
+}
+
+/// What approving the waiting change would do to the cluster stack (a change set).
+pub async fn plan(s: &Services, actor: &User, name: &str, change: &str) -> Result<EnvironmentPlan> {
+    require_platform(actor)?;
+    let current = get(s, actor, name).await?;
+    let row = waiting_change(&s.db, name, change).await?;
+    let input: EnvironmentInput = serde_json::from_str(&row.input)?;
+    let stack = super::deployments::environment_plan(s, &current, &input, row.id).await?;
+    let mut parameter_changes = super::deployments::differences(&current.parameters, &input.parameters);
+    if input.rule_capacity != current.rule_capacity {
+        parameter_changes.push(ParameterChange { field: "rule_capacity".into(), before: current.rule_capacity.to_string(), after: input.rule_capacity.to_string() });
+    }
+    Ok(EnvironmentPlan { change: row.id.to_string(), parameter_changes, stack })
 }
 
 /// The live APIs whose CPU or memory would no longer fit the instance type, or whose

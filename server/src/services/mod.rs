@@ -7,6 +7,8 @@ pub mod auth;
 pub mod deployments;
 pub mod environments;
 pub mod health;
+pub mod limits;
+pub mod paths;
 pub mod requests;
 pub mod review;
 pub mod throttle;
@@ -28,6 +30,10 @@ use base64::Engine;
 use http::request::Parts;
 use std::sync::Arc;
 
+/// Argon2 hashes at once: enough for a burst of sign-ins, few enough to leave the
+/// blocking pool and memory for everything else.
+const HASHES_AT_ONCE: usize = 4;
+
 pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
@@ -47,6 +53,11 @@ pub struct Services {
     /// Verified against when a username is unknown, so a wrong username costs as much time
     /// as a wrong password and timing does not reveal which accounts exist.
     dummy_hash: String,
+    /// Password hashes computed at once at most (each takes tens of MiB and CPU time).
+    hashing: tokio::sync::Semaphore,
+    /// Open event streams and running audit exports, per user.
+    pub streams: Arc<limits::Slots>,
+    pub exports: Arc<limits::Slots>,
 }
 
 impl Services {
@@ -68,6 +79,8 @@ impl Services {
         let window = std::time::Duration::from_secs(config.signin_window_seconds.max(1));
         let signin_by_user = throttle::Throttle::new(config.signin_max_failures, window);
         let signin_by_address = throttle::Throttle::new(config.signin_max_failures_per_address, window);
+        let streams = limits::Slots::new(config.streams_per_user as usize);
+        let exports = limits::Slots::new(config.exports_per_user as usize);
         Ok(Arc::new(Services {
             db,
             config,
@@ -80,6 +93,9 @@ impl Services {
             signin_by_user,
             signin_by_address,
             dummy_hash,
+            hashing: tokio::sync::Semaphore::new(HASHES_AT_ONCE),
+            streams,
+            exports,
         }))
     }
 }
@@ -108,17 +124,23 @@ impl Backend for Services {
     async fn update_user(&self, actor: &User, id: &str, patch: UserPatch) -> Result<User, AppError> {
         ok(users::update(self, actor, id, patch).await)
     }
-    async fn list_environments(&self, _actor: &User) -> Result<Vec<Environment>, AppError> {
-        ok(environments::list(self).await)
+    async fn list_environments(&self, actor: &User) -> Result<Vec<Environment>, AppError> {
+        ok(environments::list(self, actor).await)
     }
-    async fn get_environment(&self, _actor: &User, name: &str) -> Result<Environment, AppError> {
-        ok(environments::get(self, name).await)
+    async fn get_environment(&self, actor: &User, name: &str) -> Result<Environment, AppError> {
+        ok(environments::get(self, actor, name).await)
     }
     async fn create_environment(&self, actor: &User, input: EnvironmentInput) -> Result<Environment, AppError> {
         ok(environments::create(self, actor, input).await)
     }
     async fn update_environment(&self, actor: &User, name: &str, input: EnvironmentInput) -> Result<Environment, AppError> {
         ok(environments::update(self, actor, name, input).await)
+    }
+    async fn decide_environment_change(&self, actor: &User, name: &str, change: &str, approve: bool, reason: Option<String>) -> Result<Environment, AppError> {
+        ok(environments::decide(self, actor, name, change, approve, reason).await)
+    }
+    async fn environment_plan(&self, actor: &User, name: &str, change: &str) -> Result<EnvironmentPlan, AppError> {
+        ok(environments::plan(self, actor, name, change).await)
     }
     async fn create_request(&self, actor: &User, input: RequestInput) -> Result<ApiRequest, AppError> {
         ok(requests::create(self, actor, input).await)

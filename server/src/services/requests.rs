@@ -24,8 +24,8 @@ async fn environment(tx: &mut Tx, name: &str) -> Result<Environment> {
         .ok_or_else(|| AppError::field("environment", format!("There is no environment named {name}")).into())
 }
 
-/// Checks the input alone and against its environment; the message for each bad field.
-/// `team` owns the request.
+/// Checks the input alone and against its environment, for an API of `team`; the message
+/// for each bad field.
 async fn validated(s: &Services, tx: &mut Tx, input: &RequestInput, team: &str) -> Result<Environment> {
     let env = match environment(tx, &input.environment).await {
         Ok(env) => env,
@@ -37,7 +37,7 @@ async fn validated(s: &Services, tx: &mut Tx, input: &RequestInput, team: &str) 
         }
     };
     let mut errors = validate_request(input, Some(&env.parameters));
-    if let Some(message) = foreign_task_role(s, input) {
+    if let Some(message) = foreign_task_role(s, input, team) {
         errors.push(FieldError::new("task_role_arn", message));
     }
     if let Some(message) = foreign_secret(s, team, input).filter(|_| !errors.iter().any(|e| e.field == "secrets")) {
@@ -51,14 +51,20 @@ async fn validated(s: &Services, tx: &mut Tx, input: &RequestInput, team: &str) 
 }
 
 /// CloudFormation passes the task role with Berth's credentials, so a request could hand
-/// its containers any role Berth may pass. Only roles named with the configured prefix
-/// (the one the IAM policy lets Berth pass) are accepted.
-fn foreign_task_role(s: &Services, input: &RequestInput) -> Option<String> {
+/// its containers any role Berth may pass: another team's, or the roles Berth's own
+/// cluster stacks create. Only the team's own roles are accepted, named
+/// `<prefix><team>--<name>`: team names never hold `--`, so `berth-pay--x` belongs to team
+/// `pay` and not to `pay-ments`, and the roles CloudFormation generates for a cluster stack
+/// (`berth-<environment>-cluster-<Resource>-<suffix>`) never match.
+fn foreign_task_role(s: &Services, input: &RequestInput, team: &str) -> Option<String> {
     let prefix = &s.config.task_role_prefix;
     let arn = input.task_role_arn.as_deref()?;
     let name = arn.split_once(":role/").map(|(_, name)| name)?;
-    (!prefix.is_empty() && !name.starts_with(prefix.as_str()))
-        .then(|| format!("The task role's name must start with {prefix}: Berth may pass only those roles to ECS"))
+    let team_prefix = format!("{prefix}{team}--");
+    let own = name.strip_prefix(team_prefix.as_str()).is_some_and(|rest| !rest.is_empty());
+    (!prefix.is_empty() && !own).then(|| {
+        format!("The task role must be one of team {team}'s roles, named {team_prefix}<name>: Berth passes no other roles to ECS")
+    })
 }
 
 /// A secret outside the team's names: the execution role would let this API's tasks read
@@ -92,6 +98,17 @@ fn check_claims(claims: &[db::requests::Claim], input: &RequestInput, except: Op
                 message: format!(
                     "The path {} is already routed to {} in {}",
                     input.path, claim.service_name, input.environment
+                ),
+            }
+            .into());
+        }
+        if super::paths::overlap(&claim.path, &input.path) {
+            return Err(AppError::Taken {
+                field: "path".into(),
+                message: format!(
+                    "The path {} overlaps {} of the API {} (request {}) in {}: some paths would match both. \
+                     Choose a path no other API's pattern matches.",
+                    input.path, claim.path, claim.service_name, claim.id, input.environment
                 ),
             }
             .into());
@@ -240,7 +257,8 @@ pub async fn stack_files(s: &Services, actor: &User, id: &str, kind: StackKind) 
     Ok(StackFiles { stack, template: s.templates.body(kind).to_string() })
 }
 
-/// Approvers and admins decide, but never a request they submitted or a revision they wrote.
+/// Approvers and admins decide, but never a request they submitted, a revision they wrote
+/// or a decommission they asked for.
 pub fn may_decide(actor: &User, r: &RequestRecord) -> Result<(), AppError> {
     if !actor.role.is_platform() {
         return Err(AppError::Forbidden("Only approvers and admins may do this".into()));
@@ -248,6 +266,9 @@ pub fn may_decide(actor: &User, r: &RequestRecord) -> Result<(), AppError> {
     let actor_id = parse_id(&actor.id, "user")?;
     if actor_id == r.requested_by || actor_id == r.revision_author_id {
         return Err(AppError::Forbidden("Four eyes: you cannot decide a request you submitted or revised".into()));
+    }
+    if r.status() == RequestStatus::DecommissionRequested && r.decommission_requested_by == Some(actor_id) {
+        return Err(AppError::Forbidden("Four eyes: you cannot decide a decommission you asked for".into()));
     }
     Ok(())
 }
@@ -277,7 +298,7 @@ fn allowed(actor: &User, r: &RequestRecord) -> Allowed {
 fn to_api(r: RequestRecord, env: &Environment, actor: &User) -> Result<ApiRequest> {
     let allowed = allowed(actor, &r);
     let parameters = r.input()?;
-    let stacks = stacks::render(&env.parameters, &parameters, Some(r.priority as u32));
+    let stacks = stacks::render_as(r.naming(), &env.parameters, &parameters, Some(r.priority as u32));
     Ok(ApiRequest {
         id: r.id.to_string(),
         status: r.status(),

@@ -91,6 +91,9 @@ pub async fn decide(s: &Services, actor: &User, id: &str, decision: Decision) ->
     };
     check_revision(&r, revision)?;
     db::requests::set_status(&mut tx, r.id, next, None, &now).await?;
+    if decommission {
+        db::requests::set_decommission_requested_by(&mut tx, r.id, None).await?;
+    }
     let mut details = json!({"revision": r.revision, "before": status, "after": next, "comment": body});
     if kind == NoteKind::Approved {
         let job = if decommission { "decommission" } else { "deploy" };
@@ -151,6 +154,7 @@ pub async fn decommission(s: &Services, actor: &User, id: &str) -> Result<ApiReq
         return Err(AppError::Conflict(format!("Only a deployed API can be decommissioned; this one is {}", r.status().label().to_lowercase())).into());
     }
     db::requests::set_status(&mut tx, r.id, RequestStatus::DecommissionRequested, None, &db::now()).await?;
+    db::requests::set_decommission_requested_by(&mut tx, r.id, Some(parse_id(&actor.id, "user")?)).await?;
     note(&mut tx, actor, &r, NoteKind::DecommissionRequested, "", "request.decommission_requested", json!({"revision": r.revision})).await?;
     tx.commit().await?;
     super::requests::get(s, actor, id).await

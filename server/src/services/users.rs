@@ -1,6 +1,6 @@
 //! Accounts: admins list, create and change them; the first admin is created on first start.
 
-use super::{auth::hash_password, parse_id, require_admin, Services};
+use super::{auth, parse_id, require_admin, Services};
 use crate::db::{self, audit, users::NewUserRow};
 use crate::error::Result;
 use app::error::AppError;
@@ -17,7 +17,7 @@ pub async fn list(s: &Services, actor: &User) -> Result<Vec<User>> {
 pub async fn create(s: &Services, actor: &User, new: NewUser) -> Result<User> {
     require_admin(actor)?;
     let role = validate_new_user(&new).map_err(AppError::Validation)?;
-    let hash = hash_password(&new.password)?;
+    let hash = auth::hash(s, &new.password).await?;
     let mut tx = db::begin_write(&s.db).await?;
     if db::users::username_exists(&mut tx, &new.username).await? {
         return Err(AppError::Taken {
@@ -60,7 +60,10 @@ pub async fn update(s: &Services, actor: &User, id: &str, patch: UserPatch) -> R
     require_admin(actor)?;
     let id = parse_id(id, "user")?;
     let role = validate_user_patch(&patch).map_err(AppError::Validation)?;
-    let new_hash = patch.password.as_deref().map(hash_password).transpose()?;
+    let new_hash = match patch.password.as_deref() {
+        Some(password) => Some(auth::hash(s, password).await?),
+        None => None,
+    };
     let mut tx = db::begin_write(&s.db).await?;
     let mut row = db::users::find_by_id(&mut *tx, id)
         .await?
@@ -85,7 +88,20 @@ pub async fn update(s: &Services, actor: &User, id: &str, patch: UserPatch) -> R
     if !still_admin && db::users::other_active_admins(&mut tx, id).await? == 0 {
         return Err(AppError::Conflict("This is the last enabled admin; make another admin first".into()).into());
     }
-    db::users::update(&mut tx, &row, &db::now()).await?;
+    // A new password, role or team, or a disabled account, ends the user's sessions (they
+    // carry the version they signed in under) and revokes their tokens: whatever was
+    // granted under the old credentials or access dies with them.
+    let credentials_changed = new_hash.is_some()
+        || before["role"] != json!(row.role)
+        || before["team"] != json!(row.team)
+        || (row.disabled && before["disabled"] == json!(false));
+    let now = db::now();
+    let mut tokens_revoked = 0;
+    if credentials_changed {
+        row.credentials_version += 1;
+        tokens_revoked = db::tokens::revoke_all_for(&mut tx, id, &now).await?;
+    }
+    db::users::update(&mut tx, &row, &now).await?;
     let after = json!({"display_name": row.display_name, "role": row.role, "team": row.team, "disabled": row.disabled});
     audit::append(
         &mut tx,
@@ -95,7 +111,14 @@ pub async fn update(s: &Services, actor: &User, id: &str, patch: UserPatch) -> R
             subject_type: "user",
             subject_id: id.to_string(),
             request_id: None,
-            details: json!({"username": row.username, "before": before, "after": after, "password_changed": new_hash.is_some()}),
+            details: json!({
+                "username": row.username,
+                "before": before,
+                "after": after,
+                "password_changed": new_hash.is_some(),
+                "sessions_ended": credentials_changed,
+                "tokens_revoked": tokens_revoked,
+            }),
         },
     )
     .await?;
@@ -114,7 +137,11 @@ pub async fn bootstrap_admin(s: &Services) -> Result<Option<String>> {
         Some(p) => (p.clone(), false),
         None => (Alphanumeric.sample_string(&mut rand::thread_rng(), 20), true),
     };
-    let hash = hash_password(&password)?;
+    // The first admin holds every key: its password meets the same rules as any other.
+    if let Err(message) = app::validation::password(&password) {
+        return Err(AppError::field("admin_password", format!("BERTH_ADMIN_PASSWORD: {message}")).into());
+    }
+    let hash = auth::hash(s, &password).await?;
     let now = db::now();
     let id = db::users::insert(
         &mut tx,
