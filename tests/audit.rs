@@ -63,6 +63,8 @@ async fn every_change_is_recorded_with_what_changed() {
     let rita = berth.user("rita", "requester", "payments").await.unwrap();
     let rita_id = rita.get("/api/v1/me").await.unwrap().body["id"].as_str().unwrap().to_string();
     admin.patch(&format!("/api/v1/users/{rita_id}"), json!({"display_name": "Rita R.", "password": "rita-password-456"})).await.unwrap();
+    // A new password ends her sessions: she signs in with it.
+    let rita = berth.sign_in("rita", "rita-password-456").await.unwrap();
     let env = json!({"name": "prod", "region": "us-east-1", "parameters": {"InstanceType": "m5.large", "DesiredCapacity": 2, "MaxSize": 4}});
     assert_eq!(admin.post("/api/v1/environments", env.clone()).await.unwrap().status, 201);
     let mut bigger = env;

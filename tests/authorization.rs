@@ -145,7 +145,7 @@ fn fn_rows() -> Vec<(&'static str, &'static str, [Expect; 5])> {
         ("list_environments", "", SIGNED_IN),
         ("get_environment", "name=staging", SIGNED_IN),
         ("save_environment", "form[name]=Bad+Name!&form[region]=us-east-1", PLATFORM),
-        ("decide_environment_change", "name=staging&change=999&approve=true", PLATFORM),
+        ("decide_environment_change", "name=staging&change=999&decision=approve", PLATFORM),
         ("get_environment_plan", "name=staging&change=999", PLATFORM),
         ("submit_request", "draft[service_name]=Not+Valid!&draft[environment]=staging", SIGNED_IN),
         ("list_requests", "", SIGNED_IN),

@@ -84,7 +84,7 @@ async fn exactly_once(berth: &Berth, api: &Api, aws: &LocalAws, ids: &[String]) 
             break;
         }
     }
-    let service_stacks: Vec<&(String, String)> = stacks.iter().filter(|(name, _)| name.starts_with("berth-staging-svc")).collect();
+    let service_stacks: Vec<&(String, String)> = stacks.iter().filter(|(name, _)| name.starts_with("berth-staging--svc")).collect();
     assert_eq!(service_stacks.len(), ids.len(), "one service stack per request: {stacks:?}");
     assert!(service_stacks.iter().all(|(_, status)| status == "CREATE_COMPLETE"), "{service_stacks:?}");
     for (name, _) in service_stacks {

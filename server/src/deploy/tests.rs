@@ -270,8 +270,8 @@ async fn after_a_restart_a_service_stack_waits_for_the_cluster_stacks_exports() 
         let r = w.request(id).await;
         assert_eq!(r.status, RequestStatus::Deployed, "{id}: {:?}", r.status_reason);
     }
-    assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 1);
-    assert_eq!(w.cfn.count("create_stack berth-staging-users"), 1);
+    assert_eq!(w.cfn.count("create_stack berth-staging--orders"), 1);
+    assert_eq!(w.cfn.count("create_stack berth-staging--users"), 1);
 }
 
 /// Issue 15, point 1: Berth records UPDATING, then dies before ExecuteChangeSet reaches
@@ -290,7 +290,7 @@ async fn an_update_interrupted_before_its_change_set_ran_is_executed_on_resume()
         w.approve(&id).await;
         if image == "nginx:2" {
             w.run(&engine).await;
-            assert_eq!(w.cfn.status("berth-staging-orders").as_deref(), Some("UPDATE_COMPLETE"));
+            assert_eq!(w.cfn.status("berth-staging--orders").as_deref(), Some("UPDATE_COMPLETE"));
         }
     }
     let job = db::deployments::unfinished(&w.services.db).await.unwrap()[0];
@@ -307,13 +307,13 @@ async fn an_update_interrupted_before_its_change_set_ran_is_executed_on_resume()
     task.abort();
     let _ = task.await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(w.cfn.parameter("berth-staging-orders", "ImageUrl").as_deref(), Some("nginx:2"), "the change set did not run");
+    assert_eq!(w.cfn.parameter("berth-staging--orders", "ImageUrl").as_deref(), Some("nginx:2"), "the change set did not run");
 
     w.cfn.hang_executes(false);
     w.run(&w.engine()).await;
     let r = w.request(&id).await;
     assert_eq!((r.status, r.deployed_revision), (RequestStatus::Deployed, Some(3)), "{:?}", r.status_reason);
-    assert_eq!(w.cfn.parameter("berth-staging-orders", "ImageUrl").as_deref(), Some("nginx:3"), "what runs is what was approved");
+    assert_eq!(w.cfn.parameter("berth-staging--orders", "ImageUrl").as_deref(), Some("nginx:3"), "what runs is what was approved");
 }
 
 /// Issue 15, point 2: while Berth waits for a slow AWS answer at the end of a deployment,
@@ -323,7 +323,7 @@ async fn an_update_interrupted_before_its_change_set_ran_is_executed_on_resume()
 async fn a_slow_aws_answer_never_holds_the_database_write_lock() {
     let w = World::new().await;
     let id = w.approved("orders").await;
-    w.cfn.slow_describes_once_complete("berth-staging-orders");
+    w.cfn.slow_describes_once_complete("berth-staging--orders");
     let job = db::deployments::unfinished(&w.services.db).await.unwrap()[0];
     let engine = w.engine();
     let run = tokio::spawn({
@@ -389,8 +389,8 @@ async fn a_new_template_after_approval_is_not_applied_without_review() {
     w.run(&engine).await;
     let r = w.request(&id).await;
     assert_eq!(r.status, RequestStatus::PendingReview);
-    assert!(r.status_reason.unwrap().contains("berth-staging-orders: the template changed"));
-    assert_eq!(w.cfn.count("create_stack berth-staging-orders"), 0);
+    assert!(r.status_reason.unwrap().contains("berth-staging--orders: the template changed"));
+    assert_eq!(w.cfn.count("create_stack berth-staging--orders"), 0);
 }
 
 #[tokio::test]
