@@ -66,9 +66,17 @@ mod routes {
     }
 }
 
+/// Where the browser fetches the compiled site's files (`<root>/pkg/...`): the server names
+/// the path for a hash of their contents, `/assets/<hash>`, so a browser may keep every file
+/// for good and a new build is fetched under a new path. Empty (without it) they come from
+/// `/pkg`. Provided by the server for every page it renders.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssetRoot(pub String);
+
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     content_security_policy();
     let nonce = leptos::nonce::use_nonce();
+    let root = use_context::<AssetRoot>().unwrap_or_default().0;
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -77,9 +85,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HashedStylesheet options=options.clone() id="leptos"/>
+                <HashedStylesheet options=options.clone() id="leptos" root=root.clone()/>
                 <script nonce=nonce>{SCRIPT_NOTICE}</script>
-                <HydrationScripts options/>
+                <HydrationScripts options root=root/>
                 <MetaTags/>
             </head>
             <body>

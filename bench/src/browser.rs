@@ -44,7 +44,7 @@ if (location.pathname === '/requests/new') {
 "#;
 
 const READ: &str = r#"
-const site = performance.getEntriesByType('resource').filter(r => new URL(r.name).pathname.startsWith('/pkg/') && r.startTime <= window.__berthHydrated);
+const site = performance.getEntriesByType('resource').filter(r => new URL(r.name).pathname.includes('/pkg/') && r.startTime <= window.__berthHydrated);
 const nav = performance.getEntriesByType('navigation')[0];
 return [nav.transferSize + site.reduce((sum, r) => sum + r.transferSize, 0), site.length, window.__berthHydrated, window.__berthLiveMessage || null];
 "#;

@@ -624,7 +624,7 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
         let _ = writeln!(report);
         let _ = writeln!(report, "### First visit in Chromium (empty cache, loopback)");
         let _ = writeln!(report);
-        let _ = writeln!(report, "Bytes are as transferred (compressed, with headers): the page and the site files (`/pkg/…`: JS, main wasm, the page's wasm chunk, CSS) fetched before the page hydrated. Time is from the navigation's start to the hydrated page.");
+        let _ = writeln!(report, "Bytes are as transferred (compressed, with headers): the page and the site files (`/assets/<hash>/pkg/…`: JS, main wasm, the page's wasm chunk, CSS) fetched before the page hydrated. Time is from the navigation's start to the hydrated page.");
         let _ = writeln!(report);
         let _ = writeln!(report, "| route | path | KB before interactive | files | ms to interactive |");
         let _ = writeln!(report, "|---|---|--:|--:|--:|");
