@@ -169,3 +169,73 @@ async fn a_stack_of_the_same_name_that_berth_did_not_create_is_refused_and_left_
     let stack = &stack.stacks()[0];
     assert!(stack.parameters().is_empty() && stack.tags().is_empty(), "the hand-made stack is untouched");
 }
+
+#[tokio::test]
+async fn an_approval_keeps_the_plan_its_approver_was_shown() {
+    let moto = Moto::start().await.unwrap();
+    let berth = berth_on(&moto).await;
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+    let bob = berth.user("bob", "approver", "platform").await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    let approved_row = |request: String| {
+        let admin = &admin;
+        async move {
+            let rows = admin.get(&format!("/api/v1/audit?action=request.approved&request={request}")).await.unwrap();
+            rows.body["items"][0].clone()
+        }
+    };
+
+    // Alice looks at the plan of revision 1, then approves it: her audit row keeps that plan.
+    let id = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let shown = alice.get(&format!("/api/v1/requests/{id}/plan")).await.unwrap();
+    assert_eq!(shown.status, 200, "{:?}", shown.body);
+    // Bob's look is his, not hers.
+    assert_eq!(bob.get(&format!("/api/v1/requests/{id}/plan")).await.unwrap().status, 200);
+    let r = alice.post(&format!("/api/v1/requests/{id}/approve"), json!({"revision": 1})).await.unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let row = approved_row(id.clone()).await;
+    assert_eq!(row["actor"], "alice", "{row:?}");
+    let seen = &row["details"]["plan_seen"];
+    assert_eq!(seen["plan"], shown.body, "the audit row holds exactly what the approver was shown");
+    assert!(seen["at"].as_str().is_some_and(|at| !at.is_empty()), "{seen:?}");
+    let services: Vec<_> = seen["plan"]["stacks"].as_array().unwrap().iter().map(|s| (s["stack_name"].clone(), s["action"].clone())).collect();
+    assert_eq!(services, [(json!("berth-staging-cluster"), json!("create")), (json!("berth-staging--orders"), json!("create"))]);
+
+    // Approving without looking at the plan is recorded as such.
+    let other = rita.post("/api/v1/requests", api_request("billing", "/billing*")).await.unwrap().body["id"].as_str().unwrap().to_string();
+    assert_eq!(bob.post(&format!("/api/v1/requests/{other}/approve"), json!({"revision": 1})).await.unwrap().status, 200);
+    let row = approved_row(other).await;
+    assert_eq!((row["actor"].as_str(), &row["details"]["plan_seen"]), (Some("bob"), &Value::Null), "{row:?}");
+}
+
+#[tokio::test]
+async fn turning_on_https_says_which_apis_move_and_turning_it_off_under_them_is_refused() {
+    let moto = Moto::start().await.unwrap();
+    let berth = berth_on(&moto).await;
+    let admin = berth.admin().await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let plain = json!({"name": "edge", "region": "us-east-1", "parameters": {"InstanceType": "t3.medium", "DesiredCapacity": 1, "MaxSize": 2}});
+    assert_eq!(admin.post("/api/v1/environments", plain.clone()).await.unwrap().status, 201);
+    let mut orders = api_request("orders", "/orders*");
+    orders["environment"] = json!("edge");
+    assert_eq!(rita.post("/api/v1/requests", orders).await.unwrap().status, 201);
+
+    // The plan of the change names the API that stays on plain HTTP until its next deployment.
+    let mut secure = plain.clone();
+    secure["parameters"]["CertificateArn"] = json!("arn:aws:acm:us-east-1:123456789012:certificate/abc-123");
+    let asked = admin.put("/api/v1/environments/edge", secure).await.unwrap();
+    assert_eq!(asked.status, 202, "{:?}", asked.body);
+    let change = asked.body["pending_change"]["id"].as_str().unwrap().to_string();
+    let plan = alice.get(&format!("/api/v1/environments/edge/changes/{change}/plan")).await.unwrap();
+    assert_eq!(plan.status, 200, "{:?}", plan.body);
+    let note = plan.body["stack"]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("The 1 APIs here (orders)") && note.contains("stay reachable over plain HTTP"), "{:?}", plan.body);
+    assert_eq!(alice.post(&format!("/api/v1/environments/edge/changes/{change}/approve"), json!({})).await.unwrap().status, 200);
+
+    // Back to plain HTTP under a live API: refused, by the field.
+    let r = admin.put("/api/v1/environments/edge", plain).await.unwrap();
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("cannot go back to plain HTTP"), "{:?}", r.body);
+}

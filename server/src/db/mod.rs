@@ -7,6 +7,7 @@ pub mod environments;
 pub mod events;
 pub mod installation;
 pub mod notes;
+pub mod plans;
 pub mod requests;
 pub mod sessions;
 pub mod tokens;

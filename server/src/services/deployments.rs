@@ -274,7 +274,10 @@ pub async fn plan(s: &Services, actor: &User, id: &str) -> Result<Plan> {
             stack_plan(s, &owner(StackKind::Service), &request.stacks.service, &tag).await?,
         ]
     };
-    Ok(Plan { revision: request.revision, parameter_changes, stacks })
+    let plan = Plan { revision: request.revision, parameter_changes, stacks };
+    let subject = db::plans::Subject::Request { id: rid, revision: i64::from(request.revision) };
+    db::plans::record(&s.db, subject, &actor.username, &serde_json::to_string(&plan)?, &db::now()).await?;
+    Ok(plan)
 }
 
 #[cfg(test)]

@@ -60,6 +60,16 @@ async fn note(tx: &mut Tx, actor: &User, r: &RequestRecord, kind: NoteKind, body
     Ok(())
 }
 
+/// The plan the approver was last shown for `subject`, for the approval's audit row: what
+/// CloudFormation said each stack would do when they looked, and when. `null` when they
+/// approved without looking at one.
+pub(super) async fn plan_seen(tx: &mut Tx, subject: db::plans::Subject, actor: &User) -> Result<serde_json::Value> {
+    Ok(match db::plans::last_seen(&mut **tx, subject, &actor.username).await? {
+        Some((plan, at)) => json!({"at": at, "plan": serde_json::from_str::<serde_json::Value>(&plan)?}),
+        None => serde_json::Value::Null,
+    })
+}
+
 pub async fn decide(s: &Services, actor: &User, id: &str, decision: Decision) -> Result<ApiRequest> {
     let mut tx = db::begin_write(&s.db).await?;
     let r = load(&mut tx, actor, id).await?;
@@ -105,6 +115,7 @@ pub async fn decide(s: &Services, actor: &User, id: &str, decision: Decision) ->
         if let Some(p) = &pinned {
             details["approved"] = json!({"digest": p.digest(), "stacks": p.stacks});
         }
+        details["plan_seen"] = plan_seen(&mut tx, db::plans::Subject::Request { id: r.id, revision: r.revision }, actor).await?;
         audit::append(
             &mut tx,
             audit::Entry {
