@@ -123,6 +123,9 @@ async fn admins_manage_users_and_others_cannot() {
     let promoted = admin.patch(&format!("/api/v1/users/{rita_id}"), json!({"role": "approver", "team": "platform"})).await.unwrap();
     assert_eq!(promoted.status, 200);
     assert_eq!(promoted.body["role"], "approver");
+    // Her sessions end with the change; signed in again she has the new role.
+    assert_eq!(rita.get("/api/v1/me").await.unwrap().status, 401, "a role change ends the sessions");
+    let rita = berth.sign_in("rita", "rita-password-123").await.unwrap();
     assert_eq!(rita.get("/api/v1/me").await.unwrap().body["role"], "approver", "takes effect at once");
 
     let bad = admin.patch(&format!("/api/v1/users/{rita_id}"), json!({"role": "root"})).await.unwrap();
@@ -303,8 +306,8 @@ async fn editing_creates_a_new_revision() {
     assert_eq!(renamed.status, 422);
     assert_eq!(renamed.error_fields(), ["service_name"]);
 
-    // The freed path can be claimed by a new API.
-    assert_eq!(rita.post("/api/v1/requests", api_request("legacy", "/orders*")).await.unwrap().status, 201);
+    // The freed path can be claimed by a new API (one that overlaps no /orders/v2 path).
+    assert_eq!(rita.post("/api/v1/requests", api_request("legacy", "/orders")).await.unwrap().status, 201);
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
     let revisions: i64 = sqlx::query_scalar("SELECT count(*) FROM request_revisions WHERE request_id = ?").bind(&id).fetch_one(&db).await.unwrap();
     assert_eq!(revisions, 2);
@@ -573,6 +576,31 @@ async fn the_wasm_and_pages_are_sent_compressed_to_browsers_that_ask() {
 }
 
 #[tokio::test]
+async fn pages_link_the_site_files_under_a_path_named_for_their_contents_kept_for_good() {
+    let berth = Berth::start().await.unwrap();
+    let raw = reqwest::Client::new();
+    let page = raw.get(format!("{}/login", berth.url)).send().await.unwrap().text().await.unwrap();
+    let at = page.find("/assets/").expect("the page links its files under /assets/<hash>");
+    let root = &page[at..(at + "/assets/".len() + 16).min(page.len())];
+    let hash = &root["/assets/".len()..];
+    assert!(hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{root}");
+    for file in ["berth.js", "berth.wasm", "berth.css"] {
+        assert!(page.contains(&format!("{root}/pkg/{file}")), "the page links {file} under {root}");
+        let r = raw.get(format!("{}{root}/pkg/{file}", berth.url)).header("accept-encoding", "br").send().await.unwrap();
+        assert_eq!(r.status(), 200, "{file}");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable", "{file}");
+        assert_eq!(r.headers()["vary"], "accept-encoding");
+        assert_eq!(r.headers()["content-encoding"], "br");
+    }
+    // Another build's path is not this build's files.
+    let stale = raw.get(format!("{}/assets/0123456789abcdef/pkg/berth.js", berth.url)).send().await.unwrap();
+    assert_eq!(stale.status(), 404);
+    // The plain names still answer, checked again before each reuse.
+    let plain = raw.get(format!("{}/pkg/berth.js", berth.url)).send().await.unwrap();
+    assert_eq!((plain.status().as_u16(), plain.headers()["cache-control"].to_str().unwrap()), (200, "no-cache"));
+}
+
+#[tokio::test]
 async fn service_options_are_checked_by_the_server_with_a_message_per_field() {
     let berth = Berth::start().await.unwrap();
     let rita = berth.user("rita", "requester", "payments").await.unwrap();
@@ -652,7 +680,7 @@ async fn stack_names_never_collide_and_paths_never_overlap() {
     let berth = Berth::start().await.unwrap();
     let admin = berth.admin().await.unwrap();
     for name in ["prod", "prod-eu"] {
-        let env = json!({"name": name, "region": "us-east-1", "parameters": {"InstanceType": "t3.medium", "DesiredCapacity": 1, "MaxSize": 1}});
+        let env = json!({"name": name, "region": "us-east-1", "parameters": {"InstanceType": "t3.medium", "DesiredCapacity": 1, "MaxSize": 2}});
         assert_eq!(admin.post("/api/v1/environments", env).await.unwrap().status, 201);
     }
     let rita = berth.user("rita", "requester", "payments").await.unwrap();
@@ -696,4 +724,43 @@ async fn stack_names_never_collide_and_paths_never_overlap() {
     // ...and accepted in another environment, or once it no longer overlaps.
     overlapping["environment"] = json!("prod");
     assert_eq!(tom.post("/api/v1/requests", overlapping).await.unwrap().status, 201);
+}
+
+#[tokio::test]
+async fn an_api_must_fit_beside_the_other_apis_of_its_environment() {
+    let berth = Berth::start().await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    // 2 × t3.medium at most: 4096 CPU units.
+    let env = json!({"name": "small", "region": "us-east-1", "parameters": {"InstanceType": "t3.medium", "DesiredCapacity": 1, "MaxSize": 2}});
+    assert_eq!(admin.post("/api/v1/environments", env.clone()).await.unwrap().status, 201);
+    let api = |service: &str, desired: u32| {
+        let mut body = api_request(service, &format!("/{service}*"));
+        body["environment"] = json!("small");
+        body["cpu"] = json!(512);
+        body["desired_count"] = json!(desired);
+        body
+    };
+    // Two APIs of 2 tasks of 512 each fit, each with room to deploy (4 × 512 at its peak).
+    let orders = rita.post("/api/v1/requests", api("orders", 2)).await.unwrap();
+    assert_eq!(orders.status, 201, "{:?}", orders.body);
+    let orders = orders.body["id"].as_str().unwrap().to_string();
+    assert_eq!(rita.post("/api/v1/requests", api("billing", 2)).await.unwrap().status, 201);
+    // A third of 3 tasks fits the hosts alone, not beside them: the field says what fits.
+    let r = rita.post("/api/v1/requests", api("parcels", 3)).await.unwrap();
+    assert_eq!((r.status, r.error_fields()), (422, vec!["desired_count".to_string()]), "{:?}", r.body);
+    let message = r.body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("beside the other 2 APIs") && message.contains("At most 2 tasks"), "{message}");
+    assert_eq!(rita.post("/api/v1/requests", api("parcels", 2)).await.unwrap().status, 201);
+    // A revision of an API is counted once, not beside itself.
+    let mut revised = api("orders", 2);
+    revised["image_url"] = json!("nginx:1.28");
+    assert_eq!(rita.put(&format!("/api/v1/requests/{orders}"), revised).await.unwrap().status, 200);
+
+    // The environment cannot shrink under them.
+    let mut smaller = env.clone();
+    smaller["parameters"]["MaxSize"] = json!(1);
+    let r = admin.put("/api/v1/environments/small", smaller).await.unwrap();
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("beside the other"), "{:?}", r.body);
 }

@@ -1,7 +1,7 @@
 //! The two stacks, rendered by Berth for a real request, deploy on the local AWS and build
 //! the pattern: private container hosts, a public load balancer, one rule per API.
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus, Tag};
 use base64::prelude::{Engine, BASE64_STANDARD};
 use berth_tests::moto::Moto;
 use berth_tests::{api_request, wait_for_status, Api, Berth};
@@ -32,10 +32,16 @@ async fn download(api: &Api, id: &str, stack: &str) -> (String, Vec<Parameter>) 
 }
 
 async fn deploy(cfn: &aws_sdk_cloudformation::Client, name: &str, template: &str, params: Vec<Parameter>) {
+    deploy_tagged(cfn, name, template, params, &[]).await;
+}
+
+async fn deploy_tagged(cfn: &aws_sdk_cloudformation::Client, name: &str, template: &str, params: Vec<Parameter>, tags: &[(&str, &str)]) {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
     cfn.create_stack()
         .stack_name(name)
         .template_body(template)
         .set_parameters(Some(params))
+        .set_tags(Some(tags))
         .capabilities(Capability::CapabilityIam)
         .send()
         .await
@@ -282,7 +288,7 @@ async fn an_api_with_https_variables_a_secret_and_auto_scaling_deploys_and_so_do
             ecs.describe_task_definition().task_definition(arns.last().unwrap()).send().await.unwrap().task_definition.unwrap()
         }
     };
-    let orders_task = family("berth-secure-orders").await;
+    let orders_task = family("berth-secure--orders").await;
     let container = &orders_task.container_definitions.as_ref().unwrap()[0];
     let variables: BTreeMap<String, String> =
         container.environment().iter().map(|v| (v.name.clone().unwrap(), v.value.clone().unwrap())).collect();
@@ -291,7 +297,7 @@ async fn an_api_with_https_variables_a_secret_and_auto_scaling_deploys_and_so_do
     assert_eq!(variables.get("AWS_REGION").map(String::as_str), Some("us-east-1"), "the region without IMDS");
     assert_eq!(container.secrets().len(), 1);
     assert_eq!((container.secrets()[0].name.as_str(), container.secrets()[0].value_from.as_str()), ("DB_PASSWORD", secret));
-    let users_task = family("berth-staging-users").await;
+    let users_task = family("berth-staging--users").await;
     assert!(users_task.container_definitions.unwrap()[0].secrets().is_empty());
 
     // The orders API reads its own secret and nothing else; users has no role of its own.
@@ -309,7 +315,7 @@ async fn an_api_with_https_variables_a_secret_and_auto_scaling_deploys_and_so_do
     let roles = roles.as_object().unwrap();
     assert_eq!(roles.len(), 1, "only the API with secrets has its own execution role: {roles:?}");
     let (name, policies) = roles.iter().next().unwrap();
-    assert!(name.starts_with("berth-secure-orders"), "{name}");
+    assert!(name.starts_with("berth-secure--orders"), "{name}");
     let statement = &policies[0]["Statement"][0];
     assert_eq!(statement["Resource"], json!([secret]), "exactly the secret's ARN: {statement}");
 
@@ -400,7 +406,7 @@ async fn every_combination_the_forms_can_produce_deploys() {
                         env.2 = true;
                     }
                     let (template, params) = download(&rita, &id, "service").await;
-                    deploy(&cfn, &format!("berth-{}-{service}", env.0), &template, params).await;
+                    deploy(&cfn, &format!("berth-{}--{service}", env.0), &template, params).await;
                 }
             }
         }
@@ -419,14 +425,37 @@ async fn stacks_of_the_earlier_templates_update_through_a_reviewed_plan() {
     let created = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().body;
     let id = created["id"].as_str().unwrap().to_string();
 
-    // As the earlier Berth deployed them (its parameters, its templates).
+    // As the earlier Berth deployed them: its parameters, its templates, its stack names and
+    // tags (no installation tag yet), and its records of that deployment.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
+    sqlx::query("UPDATE requests SET legacy_names = 1 WHERE id = ?").bind(&id).execute(&db).await.unwrap();
+    let at = "2026-11-20T10:00:00Z";
+    let deployment: i64 = sqlx::query_scalar(
+        "INSERT INTO deployments (request_id, revision, kind, status, created_at, started_at, finished_at)
+         VALUES (?1, 1, 'deploy', 'succeeded', ?2, ?2, ?2) RETURNING id",
+    )
+    .bind(&id)
+    .bind(at)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    for (kind, stack) in [("cluster", "berth-staging-cluster"), ("service", "berth-staging-orders")] {
+        sqlx::query("INSERT INTO deployment_stacks (deployment_id, kind, stack_name, status, started_at) VALUES (?, ?, ?, 'CREATE_COMPLETE', ?)")
+            .bind(deployment)
+            .bind(kind)
+            .bind(stack)
+            .bind(at)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
     let config = moto.sdk_config().await;
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let old = |file: &str| std::fs::read_to_string(berth_tests::workspace().join("tests/fixtures/templates-2026-11").join(file)).unwrap();
     let parameters = |pairs: &[(&str, &str)]| {
         pairs.iter().map(|(k, v)| Parameter::builder().parameter_key(*k).parameter_value(*v).build()).collect::<Vec<_>>()
     };
-    deploy(
+    deploy_tagged(
         &cfn,
         "berth-staging-cluster",
         &old("cluster.yaml"),
@@ -436,9 +465,10 @@ async fn stacks_of_the_earlier_templates_update_through_a_reviewed_plan() {
             ("MaxSize", "4"),
             ("ECSAMI", "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id"),
         ]),
+        &[("berth:environment", "staging")],
     )
     .await;
-    deploy(
+    deploy_tagged(
         &cfn,
         "berth-staging-orders",
         &old("service.yaml"),
@@ -456,6 +486,7 @@ async fn stacks_of_the_earlier_templates_update_through_a_reviewed_plan() {
             ("TargetGroupName", "staging-orders"),
             ("Role", ""),
         ]),
+        &[("berth:environment", "staging"), ("berth:request", &id)],
     )
     .await;
 

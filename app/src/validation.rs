@@ -418,6 +418,51 @@ pub fn capacity(input: &RequestInput, cluster: &ClusterParameters) -> Result<(),
     ))
 }
 
+/// Whether the API fits beside the other APIs of its environment: their tasks at their
+/// steady maximum plus this API's peak (a deployment's headroom), within the CPU units and
+/// memory of the environment at its maximum size. Counted per resource, since ECS may place
+/// a task on any host; [`capacity`] checks that this API's own tasks pack onto the hosts.
+/// Else the field to change and what fits beside the others.
+pub fn room(input: &RequestInput, others: &[RequestInput], cluster: &ClusterParameters) -> Result<(), (&'static str, String)> {
+    let Some(instance) = instance_types::find(&cluster.instance_type) else { return Ok(()) };
+    if input.cpu == 0 || input.memory == 0 || others.is_empty() {
+        return Ok(());
+    }
+    let hosts = u64::from(cluster.max_size);
+    let (total_cpu, total_memory) = (u64::from(instance.cpu_units()) * hosts, u64::from(instance.usable_memory_mib()) * hosts);
+    let held = |size: fn(&RequestInput) -> u32| -> u64 { others.iter().map(|o| u64::from(steady_tasks(o)) * u64::from(size(o))).sum() };
+    let (used_cpu, used_memory) = (held(|o| o.cpu), held(|o| o.memory));
+    let peak = u64::from(peak_tasks(input));
+    let (cpu, memory) = (u64::from(input.cpu), u64::from(input.memory));
+    if used_cpu + peak * cpu <= total_cpu && used_memory + peak * memory <= total_memory {
+        return Ok(());
+    }
+    let free_tasks = (total_cpu.saturating_sub(used_cpu) / cpu).min(total_memory.saturating_sub(used_memory) / memory);
+    let most = free_tasks * 100 / u64::from(DEPLOYMENT_MAXIMUM_PERCENT);
+    let what_fits = if most == 0 {
+        "There is no room for even one task with a deployment's headroom: ask the platform team for a larger environment".to_string()
+    } else {
+        format!("At most {most} tasks of this size fit beside them; or ask for less CPU or memory per task, or a larger environment")
+    };
+    let field = match &input.autoscaling {
+        Some(s) if s.max > input.desired_count => "scaling_max",
+        _ => "desired_count",
+    };
+    Err((
+        field,
+        format!(
+            "Does not fit beside the other {} APIs of the environment: at its maximum size ({} × {}) it has {total_cpu} CPU units \
+             and {total_memory} MiB, they hold up to {used_cpu} CPU units and {used_memory} MiB, and this API needs up to {} CPU units \
+             and {} MiB while it deploys ({peak} tasks). {what_fits}.",
+            others.len(),
+            cluster.max_size,
+            cluster.instance_type,
+            peak * cpu,
+            peak * memory
+        ),
+    ))
+}
+
 fn required(label: &str, value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
         Err(format!("{label} is required"))
@@ -890,6 +935,27 @@ mod tests {
         let mut input = good();
         mutate(&mut input);
         fields(&input)
+    }
+
+    #[test]
+    fn an_api_must_fit_beside_the_others_of_its_environment() {
+        // 2 × t3.medium: 4096 CPU units, 7680 MiB.
+        let cluster = ClusterParameters { instance_type: "t3.medium".into(), desired_capacity: 1, max_size: 2, ..Default::default() };
+        let api = |cpu, memory, desired_count| RequestInput { cpu, memory, desired_count, ..good() };
+        // Alone it fits: 4 tasks of 512 CPU units at its peak.
+        assert_eq!(room(&api(512, 512, 2), &[], &cluster), Ok(()));
+        // Beside 4 tasks of 512 (2048 held), its peak of 2048 still fits exactly...
+        let others = [api(512, 512, 2), api(512, 512, 2)];
+        assert_eq!(room(&api(512, 512, 2), &others, &cluster), Ok(()));
+        // ...one more task (peak 6 × 512) does not, and the message says what does.
+        let (field, message) = room(&api(512, 512, 3), &others, &cluster).unwrap_err();
+        assert_eq!(field, "desired_count");
+        assert!(message.contains("beside the other 2 APIs") && message.contains("At most 2 tasks"), "{message}");
+        // Memory counts too, and a scaling maximum is the number to lower.
+        let mut scaling = api(256, 3000, 1);
+        scaling.autoscaling = Some(AutoScaling { min: 1, max: 2, metric: ScalingMetric::Cpu, target: 50 });
+        let (field, message) = room(&scaling, &[api(256, 3000, 1)], &cluster).unwrap_err();
+        assert_eq!(field, "scaling_max", "{message}");
     }
 
     #[test]

@@ -325,7 +325,7 @@ pub async fn seed(database_url: &str, plan: &Plan) -> Result<Seeded> {
     }
     for (i, e) in envs.iter().enumerate() {
         let at = start + 3 * 3600 + i as i64 * 300;
-        let input = json!({"name": e.name, "region": e.region, "parameters": {"InstanceType": e.instance_type, "DesiredCapacity": 2, "MaxSize": 4}, "rule_capacity": 100});
+        let input = json!({"name": e.name, "region": e.region, "parameters": {"InstanceType": e.instance_type, "DesiredCapacity": 2, "MaxSize": 100}, "rule_capacity": 100});
         let actor = if e.name == "staging" { "system" } else { "admin" };
         w.audit(at, actor, "environment.create", "environment", e.name.clone(), None, json!({"after": input}));
     }
@@ -584,7 +584,7 @@ pub async fn seed(database_url: &str, plan: &Plan) -> Result<Seeded> {
             "AutoScalingGroupName": format!("berth-{}-cluster-ECSAutoScalingGroup-{}", e.name, rng.hex(12).to_uppercase()),
             "ExternalUrl": format!("http://{}", e.lb_dns),
         });
-        sqlx::query("INSERT INTO environments (name, region, instance_type, desired_capacity, max_size, ecs_ami, rule_capacity, status, outputs, created_at, updated_at) VALUES (?, ?, ?, 2, 4, NULL, 100, 'ready', ?, ?, ?)")
+        sqlx::query("INSERT INTO environments (name, region, instance_type, desired_capacity, max_size, ecs_ami, rule_capacity, status, outputs, created_at, updated_at) VALUES (?, ?, ?, 2, 100, NULL, 100, 'ready', ?, ?, ?)")
             .bind(&e.name).bind(e.region).bind(e.instance_type).bind(outputs.to_string()).bind(&at).bind(&at)
             .execute(&mut *tx).await?;
     }

@@ -91,7 +91,13 @@ pub fn EnvironmentBadge(status: EnvironmentStatus) -> impl IntoView {
 pub fn EnvironmentPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
-    let environment = Resource::new(name, get_environment);
+    // Created here, not in the forms below, so that a decision or a saved change reads the
+    // environment again: the server's redirect back to this same page changes no route.
+    let decide = ServerAction::<DecideEnvironmentChange>::new();
+    let save = use_context::<ServerAction<SaveEnvironment>>().unwrap_or_default();
+    provide_context(decide);
+    provide_context(save);
+    let environment = Resource::new(move || (name(), decide.version().get(), save.version().get()), |(name, _, _)| get_environment(name));
     let user = expect_context::<CurrentUser>();
     view! {
         <section class="page">
@@ -162,7 +168,7 @@ fn EnvironmentDetail(environment: Environment, platform: bool) -> impl IntoView 
 /// for it) the decision.
 #[component]
 fn PendingChange(environment: String, change: EnvironmentChange, platform: bool) -> impl IntoView {
-    let decide = ServerAction::<DecideEnvironmentChange>::new();
+    let decide = use_context::<ServerAction<DecideEnvironmentChange>>().unwrap_or_default();
     let error = move || decide.value().get().and_then(Result::err);
     let after = change.after.clone();
     let (name, id) = (environment.clone(), change.id.clone());
@@ -203,7 +209,7 @@ fn PendingChange(environment: String, change: EnvironmentChange, platform: bool)
 
 #[component]
 fn EnvironmentEditor(initial: EnvironmentForm, existing: Option<String>) -> impl IntoView {
-    let save = ServerAction::<SaveEnvironment>::new();
+    let save = use_context::<ServerAction<SaveEnvironment>>().unwrap_or_default();
     let error = move || save.value().get().and_then(Result::err);
     let message = move |field: &'static str| error().and_then(|e| error_for(&e.field_errors(), field).map(str::to_string));
     let general = move || error().filter(|e| e.field_errors().is_empty());

@@ -10,7 +10,7 @@ use app::error::AppError;
 use app::model::{
     ClusterParameters, Environment, EnvironmentChange, EnvironmentInput, EnvironmentPlan, ParameterChange, RequestInput, User, DEFAULT_RULE_CAPACITY,
 };
-use app::validation::{capacity, fits, validate_environment};
+use app::validation::{capacity, fits, room, validate_environment};
 use serde_json::json;
 
 pub async fn list(s: &Services, actor: &User) -> Result<Vec<Environment>> {
@@ -131,6 +131,19 @@ async fn keeps_live_apis(tx: &mut db::Tx, current: &Environment, input: &Environ
         }
         .into());
     }
+    // The APIs' listener rules sit on the HTTPS listener (and their stacks import it):
+    // CloudFormation cannot remove it under them.
+    if current.parameters.certificate_arn.is_some() && input.parameters.certificate_arn.is_none() && !live.is_empty() {
+        return Err(AppError::Taken {
+            field: "parameters.CertificateArn".into(),
+            message: format!(
+                "{name} serves {} APIs over HTTPS on this certificate's listener; it cannot go back to plain HTTP under them \
+                 (another certificate can replace this one)",
+                live.len()
+            ),
+        }
+        .into());
+    }
     let stranded = stranded_apis(&live, &input.parameters)?;
     if !stranded.is_empty() {
         return Err(AppError::Taken {
@@ -179,7 +192,10 @@ pub async fn decide(s: &Services, actor: &User, name: &str, change: &str, approv
     let before = json!({"region": current.region, "parameters": current.parameters, "rule_capacity": current.rule_capacity});
     let after = json!({"region": input.region, "parameters": input.parameters, "rule_capacity": input.rule_capacity});
     let action = if approve { "environment.change_approved" } else { "environment.change_rejected" };
-    let details = json!({"change": row.id, "requested_by": row.requested_by_username, "before": before, "after": after, "reason": reason});
+    let mut details = json!({"change": row.id, "requested_by": row.requested_by_username, "before": before, "after": after, "reason": reason});
+    if approve {
+        details["plan_seen"] = super::review::plan_seen(&mut tx, db::plans::Subject::EnvironmentChange(row.id), actor).await?;
+    }
     audit::append(&mut tx, entry(&actor.username, action, name, details)).await?;
     tx.commit().await?;
     get(s, actor, name).await
@@ -191,23 +207,43 @@ pub async fn plan(s: &Services, actor: &User, name: &str, change: &str) -> Resul
     let current = get(s, actor, name).await?;
     let row = waiting_change(&s.db, name, change).await?;
     let input: EnvironmentInput = serde_json::from_str(&row.input)?;
-    let stack = super::deployments::environment_plan(s, &current, &input, row.id).await?;
+    let mut stack = super::deployments::environment_plan(s, &current, &input, row.id).await?;
+    if current.parameters.certificate_arn.is_none() && input.parameters.certificate_arn.is_some() {
+        let mut tx = s.db.begin().await?;
+        let live = db::requests::live_inputs(&mut tx, name).await?;
+        if !live.is_empty() {
+            let names: Vec<&str> = live.iter().map(|(service, _)| service.as_str()).collect();
+            let moves = format!(
+                "With the certificate, port 80 redirects to HTTPS. The {} APIs here ({}) keep their listener rules on port 80, \
+                 so they stay reachable over plain HTTP, until each one's next deployment moves its rule to the HTTPS listener.",
+                names.len(),
+                names.join(", ")
+            );
+            stack.note = Some(stack.note.map_or(moves.clone(), |note| format!("{note} {moves}")));
+        }
+    }
     let mut parameter_changes = super::deployments::differences(&current.parameters, &input.parameters);
     if input.rule_capacity != current.rule_capacity {
         parameter_changes.push(ParameterChange { field: "rule_capacity".into(), before: current.rule_capacity.to_string(), after: input.rule_capacity.to_string() });
     }
-    Ok(EnvironmentPlan { change: row.id.to_string(), parameter_changes, stack })
+    let plan = EnvironmentPlan { change: row.id.to_string(), parameter_changes, stack };
+    db::plans::record(&s.db, db::plans::Subject::EnvironmentChange(row.id), &actor.username, &serde_json::to_string(&plan)?, &db::now()).await?;
+    Ok(plan)
 }
 
-/// The live APIs whose CPU or memory would no longer fit the instance type, or whose
-/// tasks (with a deployment's headroom) would no longer fit the maximum size.
+/// The live APIs whose CPU or memory would no longer fit the instance type, whose tasks
+/// (with a deployment's headroom) would no longer fit the maximum size, or that would no
+/// longer fit beside the others.
 fn stranded_apis(live: &[(String, String)], cluster: &ClusterParameters) -> Result<Vec<String>> {
+    let inputs = live.iter().map(|(_, parameters)| serde_json::from_str(parameters)).collect::<Result<Vec<RequestInput>, _>>()?;
     let mut stranded = Vec::new();
-    for (service, parameters) in live {
-        let input: RequestInput = serde_json::from_str(parameters)?;
-        if let Err(why) = fits(input.cpu, input.memory, cluster) {
-            stranded.push(format!("{service}: {why}"));
-        } else if let Err((_, why)) = capacity(&input, cluster) {
+    for (i, ((service, _), input)) in live.iter().zip(&inputs).enumerate() {
+        let others: Vec<RequestInput> = inputs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, o)| o.clone()).collect();
+        let why = fits(input.cpu, input.memory, cluster)
+            .err()
+            .or_else(|| capacity(input, cluster).err().map(|(_, why)| why))
+            .or_else(|| room(input, &others, cluster).err().map(|(_, why)| why));
+        if let Some(why) = why {
             stranded.push(format!("{service}: {why}"));
         }
     }

@@ -7,7 +7,7 @@ use crate::error::Result;
 use app::error::AppError;
 use app::model::*;
 use app::stacks;
-use app::validation::{secret_name, validate_request};
+use app::validation::{room, secret_name, validate_request};
 use serde_json::json;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -43,11 +43,33 @@ async fn validated(s: &Services, tx: &mut Tx, input: &RequestInput, team: &str) 
     if let Some(message) = foreign_secret(s, team, input).filter(|_| !errors.iter().any(|e| e.field == "secrets")) {
         errors.push(FieldError::new("secrets", message));
     }
+    // The environment is shared: its other APIs hold part of it. Checked only once the
+    // sizes themselves are right, so one field gets one message.
+    if !errors.iter().any(|e| SIZE_FIELDS.contains(&e.field.as_str())) {
+        let others = others_in(tx, &env.name, &input.service_name).await?;
+        if let Err((field, message)) = room(input, &others, &env.parameters) {
+            errors.push(FieldError::new(field, message));
+        }
+    }
     if errors.is_empty() {
         Ok(env)
     } else {
         Err(AppError::Validation(errors).into())
     }
+}
+
+/// The fields that size an API's share of its environment.
+const SIZE_FIELDS: [&str; 4] = ["cpu", "memory", "desired_count", "scaling_max"];
+
+/// The current parameters of the environment's other live APIs (all but `service`).
+async fn others_in(tx: &mut Tx, environment: &str, service: &str) -> Result<Vec<RequestInput>> {
+    let mut others = Vec::new();
+    for (name, parameters) in db::requests::live_inputs(tx, environment).await? {
+        if name != service {
+            others.push(serde_json::from_str(&parameters)?);
+        }
+    }
+    Ok(others)
 }
 
 /// CloudFormation passes the task role with Berth's credentials, so a request could hand
