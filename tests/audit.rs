@@ -80,7 +80,9 @@ async fn every_change_is_recorded_with_what_changed() {
     let rows = all_pages(&admin, "limit=200").await;
     let failed = find(&rows, "auth.sign_in_failed");
     assert_eq!((failed["actor"].as_str(), failed["subject"].as_str()), (Some("admin"), Some("user:admin")));
-    assert_eq!(find(&rows, "auth.sign_in")["actor"], "rita", "the newest sign-in");
+    assert_eq!(find(&rows, "auth.sign_in")["actor"], "alice", "the newest sign-in");
+    let rita_signed_in = rows.iter().filter(|r| r["action"] == "auth.sign_in" && r["actor"] == "rita").count();
+    assert_eq!(rita_signed_in, 2, "rita signed in again after her new password");
     let user_created = find(&rows, "user.create");
     assert_eq!(user_created["subject"], format!("user:{rita_id}"));
     assert_eq!(user_created["details"]["after"]["team"], "payments");

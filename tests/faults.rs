@@ -27,7 +27,10 @@ async fn team(berth: &Berth) -> Team {
 async fn submit_and_approve(team: &Team, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let r = team.requester.post("/api/v1/requests", api_request(&format!("svc{i:02}"), &format!("/svc{i:02}"))).await.unwrap();
+        // One task each: twenty APIs fit the default environment beside each other.
+        let mut body = api_request(&format!("svc{i:02}"), &format!("/svc{i:02}"));
+        body["desired_count"] = json!(1);
+        let r = team.requester.post("/api/v1/requests", body).await.unwrap();
         assert_eq!(r.status, 201, "{}", r.body);
         ids.push(r.body["id"].as_str().unwrap().to_string());
     }
@@ -121,7 +124,9 @@ async fn twenty_deployments_complete_once_each_through_throttling_errors_and_del
 #[tokio::test]
 async fn deployments_killed_mid_way_complete_once_after_a_restart() {
     let aws = LocalAws::start().await.unwrap();
-    let mut berth = Berth::start_on_endpoint(&aws.url, "").await.unwrap();
+    // Leases far longer than the test may take: the restarted process must see that the
+    // killed one is gone and take its jobs over at once, not wait for the leases to end.
+    let mut berth = Berth::start_on_endpoint(&aws.url, "deploy_lease_seconds = 900").await.unwrap();
     let team = team(&berth).await;
     // Every CloudFormation call takes 300 ms, so the kill lands in the middle of the work.
     aws.control("/_localaws/faults", json!({"delay_share": 1.0, "delay_ms": 300, "services": ["cloudformation"]})).await.unwrap();

@@ -317,6 +317,8 @@ async fn editing_creates_a_new_revision() {
 #[tokio::test]
 async fn the_list_pages_with_a_cursor_and_an_environment_has_a_capacity() {
     let berth = Berth::start().await.unwrap();
+    // Hosts enough for 100 APIs beside each other: the listener rules are the limit here.
+    berth.grow_staging(30).await.unwrap();
     let rita = berth.user("rita", "requester", "payments").await.unwrap();
     for i in 0..100 {
         let r = rita.post("/api/v1/requests", api_request(&format!("api{i}"), &format!("/api{i}/*"))).await.unwrap();
@@ -631,7 +633,10 @@ async fn service_options_are_checked_by_the_server_with_a_message_per_field() {
 
     // An API whose peak (a deployment's headroom) does not fit the environment's maximum
     // size is refused with what fits.
+    // (In an environment of its own, so that no other API's tasks count.)
+    assert_eq!(alice.post("/api/v1/environments", environment("lone", "t3.medium")).await.unwrap().status, 201);
     let mut big = api_request("reports", "/reports*");
+    big["environment"] = json!("lone");
     big["cpu"] = json!(2048);
     big["memory"] = json!(3000);
     big["desired_count"] = json!(3);

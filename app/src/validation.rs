@@ -406,7 +406,7 @@ pub fn capacity(input: &RequestInput, cluster: &ClusterParameters) -> Result<(),
     let what_fits = if most == 0 {
         "Not even one task leaves room for a deployment: ask for less CPU or memory per task".to_string()
     } else {
-        format!("At most {most} tasks fit; or ask for less CPU or memory per task")
+        format!("At most {most} {} fit; or ask for less CPU or memory per task", tasks(most))
     };
     Err((
         field,
@@ -416,6 +416,10 @@ pub fn capacity(input: &RequestInput, cluster: &ClusterParameters) -> Result<(),
             cluster.max_size, cluster.instance_type, input.cpu, input.memory
         ),
     ))
+}
+
+fn tasks(n: u64) -> &'static str {
+    if n == 1 { "task" } else { "tasks" }
 }
 
 /// Whether the API fits beside the other APIs of its environment: their tasks at their
@@ -442,7 +446,7 @@ pub fn room(input: &RequestInput, others: &[RequestInput], cluster: &ClusterPara
     let what_fits = if most == 0 {
         "There is no room for even one task with a deployment's headroom: ask the platform team for a larger environment".to_string()
     } else {
-        format!("At most {most} tasks of this size fit beside them; or ask for less CPU or memory per task, or a larger environment")
+        format!("At most {most} {} of this size fit beside them; or ask for less CPU or memory per task, or a larger environment", tasks(most))
     };
     let field = match &input.autoscaling {
         Some(s) if s.max > input.desired_count => "scaling_max",

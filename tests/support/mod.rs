@@ -218,6 +218,26 @@ impl Berth {
         self.sign_in("admin", ADMIN_PASSWORD).await
     }
 
+    /// Lets the default environment (`staging`, t3.medium) grow to `max_size` hosts, for tests
+    /// that put many APIs beside each other there: a change the admin asks for and another
+    /// approver (`grower`, made here) approves.
+    pub async fn grow_staging(&self, max_size: u32) -> Result<()> {
+        let admin = self.admin().await?;
+        let bigger = json!({"name": "staging", "region": "us-east-1", "rule_capacity": 100,
+                            "parameters": {"InstanceType": "t3.medium", "DesiredCapacity": 2, "MaxSize": max_size}});
+        let asked = admin.put("/api/v1/environments/staging", bigger).await?;
+        if asked.status != 202 {
+            bail!("asking to grow staging answered {}: {}", asked.status, asked.body);
+        }
+        let change = asked.body["pending_change"]["id"].as_str().unwrap_or_default().to_string();
+        let approver = self.user("grower", "approver", "platform").await?;
+        let approved = approver.post(&format!("/api/v1/environments/staging/changes/{change}/approve"), json!({})).await?;
+        if approved.status != 200 {
+            bail!("approving the growth of staging answered {}: {}", approved.status, approved.body);
+        }
+        Ok(())
+    }
+
     /// Creates a user through the API (as admin) and returns a client signed in as them.
     pub async fn user(&self, username: &str, role: &str, team: &str) -> Result<Api> {
         let admin = self.admin().await?;

@@ -101,6 +101,11 @@ pub async fn claim(db: &Db, id: i64, owner: &str, now: &str, expires: &str) -> R
     .map(|r| r.rows_affected() == 1)
 }
 
+/// Who holds the lease on a job, if anyone.
+pub async fn lease_owner(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT lease_owner FROM deployments WHERE id = ?").bind(id).fetch_optional(db).await.map(Option::flatten)
+}
+
 /// Extends `owner`'s lease; `false` when the job is no longer theirs (finished, or taken
 /// over after the lease expired).
 pub async fn renew(db: &Db, id: i64, owner: &str, expires: &str) -> Result<bool, sqlx::Error> {
@@ -192,6 +197,9 @@ pub async fn record_stack(
 /// Whether an earlier deployment of this Berth (not `except`) acted on the stack for this
 /// environment (and this request, for a service stack): how a stack created before
 /// stacks carried an owner tag is recognised as Berth's own.
+// Numbered placeholders throughout: sqlx numbers a bare `?` after `?4` as the 4th argument
+// again (SQLite would make it the 5th), which compared `d.id` with the request and found
+// nothing.
 pub async fn created_before(
     db: &Db,
     stack_name: &str,
@@ -204,7 +212,7 @@ pub async fn created_before(
         "SELECT count(*) FROM deployment_stacks s
          JOIN deployments d ON d.id = s.deployment_id
          JOIN requests r ON r.id = d.request_id
-         WHERE s.stack_name = ? AND s.kind = ? AND r.environment = ? AND (?4 IS NULL OR d.request_id = ?4) AND d.id != ?
+         WHERE s.stack_name = ?1 AND s.kind = ?2 AND r.environment = ?3 AND (?4 IS NULL OR d.request_id = ?4) AND d.id != ?5
            AND s.status NOT IN ('PENDING', 'NOT_OWNED')",
     )
     .bind(stack_name)
