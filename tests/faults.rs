@@ -7,6 +7,8 @@
 //! - Two processes share one database: SIGTERM stops one cleanly (its jobs are handed back
 //!   and the other takes them); a process killed outright leaves leases that expire and
 //!   are taken over. Every deployment still completes, once.
+//! - A backup taken while deployments run restores into a fresh directory, where the audit
+//!   log verifies and the deployments finish, once.
 
 use berth_tests::localaws::LocalAws;
 use berth_tests::{api_request, Api, Berth};
@@ -219,4 +221,76 @@ async fn statuses_from_db(berth: &Berth) -> Vec<(i64, String)> {
     let rows = sqlx::query_as("SELECT id, status FROM requests ORDER BY id").fetch_all(&db).await.unwrap();
     db.close().await;
     rows
+}
+
+#[tokio::test]
+async fn a_backup_taken_mid_deployment_restores_elsewhere_where_the_deployments_finish() {
+    let aws = LocalAws::start().await.unwrap();
+    let mut berth = Berth::start_on_endpoint(&aws.url, "").await.unwrap();
+    let team = team(&berth).await;
+    aws.control("/_localaws/faults", json!({"delay_share": 1.0, "delay_ms": 300, "services": ["cloudformation"]})).await.unwrap();
+    let ids = submit_and_approve(&team, 3).await;
+    until_mid_way(&team.requester, &ids).await;
+
+    // While Berth runs and deploys.
+    let backups = tempfile::tempdir().unwrap();
+    let copy = backups.path().join("berth-backup.db");
+    let copy_arg = copy.to_str().unwrap();
+    let out = berth.command(&["backup", copy_arg], "").unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("audit rows"), "{said}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600, "for its owner only");
+    }
+    let again = berth.command(&["backup", copy_arg], "").unwrap();
+    assert!(!again.status.success(), "a backup never overwrites a file");
+    let refused = berth.command(&["restore", copy_arg], "").unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stop it first"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let snapshot = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", copy.display())).await.unwrap();
+    let before: Vec<(i64, String)> = sqlx::query_as("SELECT id, status FROM requests ORDER BY id").fetch_all(&snapshot).await.unwrap();
+    snapshot.close().await;
+    berth.kill();
+
+    // A fresh directory with the backup and the audit key, which is kept apart from it.
+    let fresh = tempfile::tempdir().unwrap();
+    let database = fresh.path().join("berth.db");
+    let key = |db: &std::path::Path| std::path::PathBuf::from(format!("{}.audit-key", db.display()));
+    std::fs::copy(key(&berth.db_path()), key(&database)).unwrap();
+    let out = berth.command_on(&database, &["restore", copy_arg], "").unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let verify = berth.command_on(&database, &["audit", "verify"], "").unwrap();
+    assert!(verify.status.success(), "{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+
+    let restored = berth.start_alike(&database).await.unwrap();
+    let requester = restored.sign_in("rita", "rita-password-123").await.unwrap();
+    wait_all_deployed(&requester, &ids, Duration::from_secs(180)).await;
+    aws.control("/_localaws/faults", json!({})).await.unwrap();
+    assert!(before.iter().any(|(_, status)| status != "deployed"), "the backup was taken mid-way: {before:?}");
+    exactly_once(&restored, &requester, &aws, &ids).await;
+}
+
+#[tokio::test]
+async fn an_older_binary_refuses_a_database_a_newer_one_migrated() {
+    let mut berth = Berth::start().await.unwrap();
+    berth.kill();
+    // As a newer Berth would have left it: one migration more than this binary knows.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", berth.db_path().display())).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99991231000000, 'from the future', 1, x'00', 1)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    let out = berth.command(&["migrate"], "").unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("migrated by a newer Berth") && said.contains("99991231000000"), "{said}");
+    // And so does the server: it does not start on it.
+    assert!(berth.restart().await.is_err(), "the server must not start on a newer database");
+    assert!(berth.log().contains("migrated by a newer Berth"), "{}", berth.log());
 }

@@ -424,12 +424,19 @@ async fn operators_add_users_and_migrate_from_the_command_line() {
 }
 
 #[tokio::test]
-async fn a_generated_admin_password_is_printed_once() {
+async fn a_generated_admin_password_is_written_for_its_owner_only_never_logged() {
     let berth = Berth::start_with(&[("BERTH_ADMIN_PASSWORD", "")]).await.unwrap();
-    let log = berth.log();
-    let password = log.split("password \"").nth(1).and_then(|rest| rest.split('"').next()).expect("password in the log");
+    let file = std::path::PathBuf::from(format!("{}.admin-password", berth.db_path().display()));
+    let password = std::fs::read_to_string(&file).expect("the password file").trim().to_string();
     assert_eq!(password.len(), 20);
-    assert!(berth.sign_in("admin", password).await.is_ok());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let log = berth.log();
+    assert!(log.contains(&file.display().to_string()), "the log says where: {log}");
+    assert!(!log.contains(&password), "never the password itself: {log}");
+    assert!(berth.sign_in("admin", &password).await.is_ok());
 }
 
 fn environment(name: &str, instance_type: &str) -> serde_json::Value {

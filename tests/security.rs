@@ -367,3 +367,52 @@ async fn event_streams_end_with_the_session_and_are_capped_per_user() {
     .await;
     assert!(ended.is_ok(), "the stream outlived its session");
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_user_and_never_a_secret() {
+    let berth = Berth::start_with(&[("BERTH_LOG_FORMAT", "json"), ("RUST_LOG", "debug,sqlx=debug,tower_sessions=debug,hyper=info,h2=info,aws=info")])
+        .await
+        .unwrap();
+    // Every secret a user hands Berth or Berth hands out.
+    let admin = berth.admin().await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let cookie = session_cookie(&berth).await;
+    let session_id = cookie.split_once('=').unwrap().1.to_string();
+    let token = rita.post("/api/v1/tokens", json!({"name": "ci"})).await.unwrap().body["token"].as_str().unwrap().to_string();
+    let script = bearer(&berth, &token);
+    let traced = script.http.get(format!("{}/api/v1/me", berth.url)).header("x-request-id", "trace-me-123").send().await.unwrap();
+    assert_eq!(traced.headers()["x-request-id"], "trace-me-123", "a caller's id is kept");
+    let fresh = admin.http.get(format!("{}/api/v1/requests", berth.url)).send().await.unwrap();
+    let fresh_id = fresh.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(fresh_id.len(), 16);
+    let wrong = berth.client().post("/api/v1/session", json!({"username": "rita", "password": "Wrong-guess-1234"})).await.unwrap();
+    assert_eq!(wrong.status, 401);
+    admin.patch(&format!("/api/v1/users/{}", user_id(&rita).await), json!({"password": "a-second-password-9"})).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let log = berth.log();
+    let key = std::fs::read_to_string(format!("{}.audit-key", berth.db_path().display())).unwrap();
+    for (what, secret) in [
+        ("the admin password", berth_tests::ADMIN_PASSWORD.to_string()),
+        ("rita's password", "rita-password-123".to_string()),
+        ("a wrong guess", "Wrong-guess-1234".to_string()),
+        ("a new password", "a-second-password-9".to_string()),
+        ("a token", token.clone()),
+        ("a session id", session_id.clone()),
+        ("the audit key", key.trim().to_string()),
+    ] {
+        assert!(!secret.is_empty() && !log.contains(&secret), "{what} is in the log");
+    }
+    // One JSON object per line; a request's lines carry its id, and the user once known.
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() > 10, "{log}");
+    let of = |id: &str| lines.iter().filter(|l| l["span"]["id"] == id).cloned().collect::<Vec<_>>();
+    let traced_lines = of("trace-me-123");
+    assert!(!traced_lines.is_empty(), "the request's lines carry its id: {log}");
+    assert!(traced_lines.iter().any(|l| l["span"]["user"] == "rita" && l["span"]["path"] == "/api/v1/me"), "{traced_lines:?}");
+    assert!(of(&fresh_id).iter().any(|l| l["span"]["user"] == "admin"), "{log}");
+}

@@ -5,6 +5,17 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// How log lines are written (to standard error).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of the request (its id, the user) or the
+    /// deployment it belongs to.
+    Json,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -12,8 +23,11 @@ pub struct Config {
     pub addr: SocketAddr,
     /// `BERTH_DATABASE_URL`; the file is created if missing.
     pub database_url: String,
-    /// `BERTH_ADMIN_PASSWORD`: the first admin's password; generated and logged when unset.
+    /// `BERTH_ADMIN_PASSWORD`: the first admin's password; generated into a file beside the
+    /// database when unset.
     pub admin_password: Option<String>,
+    /// `BERTH_LOG_FORMAT`: plain text lines (default) or one JSON object per line.
+    pub log_format: LogFormat,
     /// Mark the session cookie `Secure`. Unset: on unless Berth listens on a loopback
     /// address (anything else is assumed to sit behind HTTPS).
     pub secure_cookies: Option<bool>,
@@ -108,6 +122,7 @@ impl Default for Config {
             addr: "127.0.0.1:3000".parse().expect("valid default address"),
             database_url: "sqlite://berth.db".into(),
             admin_password: None,
+            log_format: LogFormat::Text,
             secure_cookies: None,
             session_idle_minutes: 8 * 60,
             site_root: "target/site".into(),
@@ -193,6 +208,13 @@ impl Config {
         }
         if let Some(password) = env("BERTH_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
             config.admin_password = Some(password);
+        }
+        if let Some(format) = env("BERTH_LOG_FORMAT").filter(|f| !f.is_empty()) {
+            config.log_format = match format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(ConfigError::Env { name: "BERTH_LOG_FORMAT", message: format!("{other}: expected text or json") }),
+            };
         }
         if let Some(root) = env("BERTH_SITE_ROOT") {
             config.site_root = root.into();

@@ -12,6 +12,7 @@
 //! - `serve`: start-up (migrate, bootstrap, listen) and shutdown.
 
 mod aws;
+mod backup;
 mod config;
 mod db;
 mod deploy;
@@ -50,6 +51,12 @@ enum Command {
     /// Check and read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent copy of the database to PATH while Berth runs (it never
+    /// overwrites a file). Keep the audit key and the configuration file as well.
+    Backup { path: std::path::PathBuf },
+    /// Put the backup at PATH in place of the database, then migrate it. Refused while a
+    /// Berth serves the database: stop it first.
+    Restore { path: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -129,18 +136,29 @@ fn refused(e: impl Into<AppError>) -> anyhow::Error {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()),
-        )
-        // Standard output is for what a command produces, such as an export.
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let config = Config::load()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into());
+    // Standard output is for what a command produces, such as an export.
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        config::LogFormat::Text => logs.init(),
+        // The current span's fields (a request's id and user, a deployment's ids) on each line.
+        config::LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::run(config).await,
+        Command::Backup { path } => {
+            let done = backup::backup(&config.database_url, &path).await?;
+            println!("wrote {} ({} bytes, {} audit rows)", done.path.display(), done.bytes, done.audit_rows);
+            println!("keep with it the audit key (audit_key, audit_key_file or <database>.audit-key) and the configuration file");
+            Ok(())
+        }
+        Command::Restore { path } => {
+            let database = backup::restore(&config.database_url, &path).await?;
+            println!("restored {} into {}; check it with `berth audit verify`, then start Berth", path.display(), database.display());
+            Ok(())
+        }
         Command::Migrate => {
             let db = db::connect(&config.database_url).await.context("opening the database")?;
             db::migrate(&db).await.context("migrating")?;

@@ -39,15 +39,35 @@ pub async fn services(mut config: Config) -> anyhow::Result<Arc<Services>> {
     Ok(Services::new(db, Arc::new(config), templates, cfn, health)?)
 }
 
+/// Writes the generated password of the first admin to `<database file>.admin-password`,
+/// readable by its owner only; never over an existing file.
+fn admin_password_file(database_url: &str, password: &str) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    let database = db::file_of(database_url)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "the database is not a file"))?;
+    let path = std::path::PathBuf::from(format!("{}.admin-password", database.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&path)?.write_all(format!("{password}\n").as_bytes())?;
+    Ok(path)
+}
+
 /// Opens and migrates the database, and makes sure a fresh install has its first admin
 /// and default environment.
 pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     let services = services(config).await?;
     if let Some(password) = users::bootstrap_admin(&services).await.map_err(app::error::AppError::from)? {
-        tracing::warn!(
-            "created the first admin: username \"admin\", password \"{password}\". \
-             It is shown only this once; set BERTH_ADMIN_PASSWORD to choose it instead."
-        );
+        // Never in a log line: logs are shipped and kept. A file only its owner reads.
+        match admin_password_file(&services.config.database_url, &password) {
+            Ok(path) => tracing::warn!(
+                "created the first admin, \"admin\"; its generated password is in {} (readable by its owner only): \
+                 sign in with it, then delete the file. Set BERTH_ADMIN_PASSWORD to choose it instead.",
+                path.display()
+            ),
+            Err(e) => anyhow::bail!("cannot write the first admin's generated password: {e}; set BERTH_ADMIN_PASSWORD instead"),
+        }
     }
     environments::ensure_default(&services).await.map_err(app::error::AppError::from)?;
     Ok(services)
@@ -61,6 +81,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    // Held while serving: `berth restore` cannot replace the database under this process.
+    let _serving = crate::backup::serving(&config.database_url)?;
     let services = open(config).await?;
     let settings = deploy::Settings {
         poll: Duration::from_millis(services.config.deploy_poll_ms),

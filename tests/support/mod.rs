@@ -128,8 +128,13 @@ impl Berth {
     /// A second Berth process on this one's database file and settings (its own port and
     /// log), as when a restart overlaps the old process or an operator runs two.
     pub async fn start_sharing(&self) -> Result<Berth> {
+        self.start_alike(&self.db_path()).await
+    }
+
+    /// Another Berth process with this one's settings on the database file `database`.
+    pub async fn start_alike(&self, database: &std::path::Path) -> Result<Berth> {
         let mut env = self.env.clone();
-        env.push(("BERTH_DATABASE_URL".into(), format!("sqlite://{}", self.db_path().display())));
+        env.push(("BERTH_DATABASE_URL".into(), format!("sqlite://{}", database.display())));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Self::start_with(&env).await
     }
@@ -256,12 +261,17 @@ impl Berth {
 
     /// Runs a `berth` subcommand against this server's database.
     pub fn command(&self, args: &[&str], stdin: &str) -> Result<std::process::Output> {
+        self.command_on(&self.db_path(), args, stdin)
+    }
+
+    /// `berth <args>` run by an operator on the database file `database`.
+    pub fn command_on(&self, database: &std::path::Path, args: &[&str], stdin: &str) -> Result<std::process::Output> {
         use std::io::Write;
         let bin = from_env_or("BERTH_BIN", workspace().join("target/release/berth"));
         let mut child = Command::new(bin)
             .args(args)
             .current_dir(self.dir.path())
-            .env("BERTH_DATABASE_URL", format!("sqlite://{}", self.db_path().display()))
+            .env("BERTH_DATABASE_URL", format!("sqlite://{}", database.display()))
             .env_remove("BERTH_CONFIG")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_REGION", "us-east-1")

@@ -35,8 +35,41 @@ pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
     SqlitePoolOptions::new().max_connections(8).connect_with(options).await
 }
 
-pub async fn migrate(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!("../migrations").run(db).await
+/// Applies the migrations this binary carries. A database that a newer Berth has already
+/// migrated further is refused, naming the migrations this binary does not know: running
+/// an older binary on it could misread or damage what the newer one wrote.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error(
+        "the database was migrated by a newer Berth (migrations {unknown} are not in this binary, whose last is {last}):          run that newer binary, or restore a backup taken before the upgrade"
+    )]
+    Newer { unknown: String, last: i64 },
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+pub async fn migrate(db: &Db) -> Result<(), MigrationError> {
+    let migrator = sqlx::migrate!("../migrations");
+    let known: std::collections::BTreeSet<i64> = migrator.iter().map(|m| m.version).collect();
+    let table: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'").fetch_one(db).await?;
+    if table > 0 {
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(db).await?;
+        let unknown: Vec<String> = applied.iter().filter(|v| !known.contains(v)).map(i64::to_string).collect();
+        if !unknown.is_empty() {
+            return Err(MigrationError::Newer { unknown: unknown.join(", "), last: known.last().copied().unwrap_or_default() });
+        }
+    }
+    Ok(migrator.run(db).await?)
+}
+
+/// The database file of a `sqlite:` URL (`sqlite://data/berth.db?mode=rwc` →
+/// `data/berth.db`); `None` for an in-memory database.
+pub fn file_of(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 /// Starts a transaction that takes the write lock at once. A deferred transaction that

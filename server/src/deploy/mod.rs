@@ -120,7 +120,8 @@ impl Engine {
         tracing::info!("claimed deployment {id} (owner {})", self.owner);
         let engine = self.clone();
         let mut running = self.running.lock().expect("not poisoned");
-        let task = tokio::spawn(async move {
+        let span = tracing::info_span!("deployment", deployment = id);
+        let task = tokio::spawn(tracing::Instrument::instrument(async move {
             tokio::select! {
                 _ = engine.run(id) => {}
                 _ = engine.keep_lease(id) => {
@@ -132,7 +133,7 @@ impl Engine {
                 tracing::warn!(deployment = id, error = %e, "cannot hand the deployment back; its lease will expire");
             }
             tracing::info!("released deployment {id} (owner {})", engine.owner);
-        });
+        }, span));
         running.insert(id, task.abort_handle());
         Ok(())
     }

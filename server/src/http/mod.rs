@@ -53,6 +53,32 @@ impl FromRef<AppState> for LeptosOptions {
 
 pub const SESSION_COOKIE: &str = "berth_session";
 
+/// The id of one HTTP request: the caller's `X-Request-Id` when it is a plain token of at
+/// most 64 characters (a proxy's, say), else a new random one. Sent back on the response
+/// and carried by every log line of the request.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+async fn request_id(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let given = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
+        !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
+    let id = given.map_or_else(|| hex::encode(rand::random::<[u8; 8]>()), str::to_string);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// The span of one request: its id, method and path (not the query: it may hold what a
+/// user typed); `user` is filled in once the caller is known.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request.extensions().get::<RequestId>().map(|r| r.0.as_str()).unwrap_or("-");
+    tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path(), user = tracing::field::Empty)
+}
+
 pub fn router(state: AppState, store: SqliteStore) -> Router {
     let config = &state.services.config;
     let sessions = SessionManagerLayer::new(store)
@@ -83,6 +109,12 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .layer(axum::middleware::from_fn(security::headers))
         // Pages, JSON and the 2 MB wasm shrink to a third or less; event streams are left alone.
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        // One line per answered request (status, latency), at info: an operator's access log.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

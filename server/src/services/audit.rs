@@ -274,9 +274,7 @@ fn checked(key: &str, source: &str) -> std::result::Result<AuditKey, KeyError> {
 
 /// `sqlite://data/berth.db?mode=rwc` → `data/berth.db.audit-key`; `None` for an in-memory database.
 fn beside_database(url: &str) -> Option<PathBuf> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    let path = path.split('?').next().unwrap_or_default();
-    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(format!("{path}.audit-key")))
+    crate::db::file_of(url).map(|path| PathBuf::from(format!("{}.audit-key", path.display())))
 }
 
 #[derive(Debug, thiserror::Error)]

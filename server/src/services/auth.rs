@@ -64,6 +64,15 @@ fn session(parts: &Parts) -> Result<Session> {
 /// one (a bad token is not signed in, whatever cookie comes along), else its session's.
 /// A disabled account is signed out at its next request.
 pub async fn authenticate(s: &Services, parts: &Parts) -> Result<Option<User>> {
+    let user = identify(s, parts).await?;
+    if let Some(user) = &user {
+        // The request's log lines name who made it.
+        tracing::Span::current().record("user", user.username.as_str());
+    }
+    Ok(user)
+}
+
+async fn identify(s: &Services, parts: &Parts) -> Result<Option<User>> {
     if let Some(value) = parts.headers.get(http::header::AUTHORIZATION) {
         let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
         return super::tokens::owner(s, token.trim()).await;
