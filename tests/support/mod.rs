@@ -156,7 +156,14 @@ impl Berth {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("berth.toml");
         // Short leases: a job of a killed server is taken over after seconds, not half a minute.
-        std::fs::write(&file, format!("deploy_poll_ms = 100\ndeploy_timeout_minutes = 2\ndeploy_lease_seconds = 3\n{config}\n"))?;
+        // A setting in `config` replaces the default of the same name.
+        let given: Vec<&str> = config.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k.trim()).collect();
+        let defaults: String = [("deploy_poll_ms", "100"), ("deploy_timeout_minutes", "2"), ("deploy_lease_seconds", "3")]
+            .iter()
+            .filter(|(k, _)| !given.contains(k))
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
+        std::fs::write(&file, format!("{defaults}{config}\n"))?;
         let file = file.to_string_lossy().to_string();
         let vars = [
             ("AWS_ENDPOINT_URL", endpoint),

@@ -64,7 +64,17 @@ async fn request_id(mut request: axum::extract::Request, next: axum::middleware:
         !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     });
     let id = given.map_or_else(|| hex::encode(rand::random::<[u8; 8]>()), str::to_string);
+    // The request's span, made here so that the service layer can name the user on it
+    // (`record`) whatever spans the layers in between enter.
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        user = tracing::field::Empty
+    );
     request.extensions_mut().insert(RequestId(id.clone()));
+    request.extensions_mut().insert(span);
     let mut response = next.run(request).await;
     if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
@@ -72,11 +82,10 @@ async fn request_id(mut request: axum::extract::Request, next: axum::middleware:
     response
 }
 
-/// The span of one request: its id, method and path (not the query: it may hold what a
-/// user typed); `user` is filled in once the caller is known.
+/// The span of one request, made by `request_id`: its id, method and path (not the query:
+/// it may hold what a user typed); `user` is filled in once the caller is known.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let id = request.extensions().get::<RequestId>().map(|r| r.0.as_str()).unwrap_or("-");
-    tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path(), user = tracing::field::Empty)
+    request.extensions().get::<tracing::Span>().cloned().unwrap_or_else(tracing::Span::none)
 }
 
 pub fn router(state: AppState, store: SqliteStore) -> Router {

@@ -65,9 +65,9 @@ fn session(parts: &Parts) -> Result<Session> {
 /// A disabled account is signed out at its next request.
 pub async fn authenticate(s: &Services, parts: &Parts) -> Result<Option<User>> {
     let user = identify(s, parts).await?;
-    if let Some(user) = &user {
+    if let (Some(user), Some(span)) = (&user, parts.extensions.get::<tracing::Span>()) {
         // The request's log lines name who made it.
-        tracing::Span::current().record("user", user.username.as_str());
+        span.record("user", user.username.as_str());
     }
     Ok(user)
 }
