@@ -239,3 +239,61 @@ async fn turning_on_https_says_which_apis_move_and_turning_it_off_under_them_is_
     assert_eq!(r.status, 409, "{:?}", r.body);
     assert!(r.body["detail"].as_str().unwrap().contains("cannot go back to plain HTTP"), "{:?}", r.body);
 }
+
+/// The sum of the series of `name` whose labels include every one of `labels`.
+fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| (series.starts_with(&format!("{name}{{")) || *series == name) && labels.iter().all(|label| series.contains(label)))
+        .filter_map(|(_, value)| value.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_are_served_apart_and_move_when_berth_works() {
+    let moto = Moto::start().await.unwrap();
+    let addr = format!("127.0.0.1:{}", berth_tests::free_port());
+    let berth = Berth::start_on_endpoint(&moto.endpoint, &format!("metrics_addr = \"{addr}\"")).await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+    let scrape = || {
+        let addr = addr.clone();
+        async move {
+            let r = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    // Not on the public address.
+    assert_eq!(reqwest::get(format!("{}/metrics", berth.url)).await.unwrap().status(), 404);
+    let before = scrape().await;
+
+    let id = rita.post("/api/v1/requests", api_request("orders", "/orders*")).await.unwrap().body["id"].as_str().unwrap().to_string();
+    assert_eq!(alice.post(&format!("/api/v1/requests/{id}/approve"), json!({"revision": 1})).await.unwrap().status, 200);
+    wait_for_status(&rita, &id, "deployed").await;
+    let after = scrape().await;
+
+    let created = ["route=\"/api/v1/requests\"", "method=\"POST\"", "status=\"201\""];
+    assert_eq!(metric(&after, "berth_http_requests_total", &created) - metric(&before, "berth_http_requests_total", &created), 1.0, "{after}");
+    assert!(metric(&after, "berth_http_request_duration_seconds_count", &["route=\"/api/v1/requests\""]) >= 1.0, "{after}");
+    assert!(!after.contains(&format!("/api/v1/requests/{id}\"")), "routes by template, never by id");
+    assert_eq!(metric(&after, "berth_deployments_started_total", &["kind=\"deploy\""]), 1.0, "{after}");
+    assert_eq!(metric(&after, "berth_deployments_finished_total", &["kind=\"deploy\"", "outcome=\"succeeded\""]), 1.0, "{after}");
+    assert_eq!(metric(&after, "berth_deployment_duration_seconds_count", &["kind=\"deploy\""]), 1.0, "{after}");
+    for stack in ["cluster", "service"] {
+        assert_eq!(metric(&after, "berth_stack_step_duration_seconds_count", &[&format!("stack=\"{stack}\""), "outcome=\"succeeded\""]), 1.0, "{after}");
+    }
+    assert!(metric(&after, "berth_aws_calls_total", &["operation=\"CreateStack\"", "outcome=\"ok\""]) >= 2.0, "{after}");
+    assert!(metric(&after, "berth_aws_call_duration_seconds_count", &["operation=\"DescribeStacks\""]) >= 1.0, "{after}");
+    assert_eq!(metric(&after, "berth_deployment_queue_depth", &[]), 0.0);
+    assert!(metric(&after, "berth_audit_rows", &[]) > metric(&before, "berth_audit_rows", &[]), "{after}");
+    assert!(after.contains("berth_audit_last_checkpoint_age_seconds") && after.contains("berth_health_watched_oldest_seconds"), "{after}");
+
+    // An open event stream is counted while it lasts.
+    let stream = rita.http.get(format!("{}/api/v1/requests/{id}/events/stream", berth.url)).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(metric(&scrape().await, "berth_long_reads_open", &["kind=\"stream\""]), 1.0);
+    drop(stream);
+}

@@ -28,6 +28,9 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// `BERTH_LOG_FORMAT`: plain text lines (default) or one JSON object per line.
     pub log_format: LogFormat,
+    /// `BERTH_METRICS_ADDR`: where `GET /metrics` (Prometheus) listens, apart from the
+    /// public address; unset: no metrics listener.
+    pub metrics_addr: Option<SocketAddr>,
     /// Mark the session cookie `Secure`. Unset: on unless Berth listens on a loopback
     /// address (anything else is assumed to sit behind HTTPS).
     pub secure_cookies: Option<bool>,
@@ -123,6 +126,7 @@ impl Default for Config {
             database_url: "sqlite://berth.db".into(),
             admin_password: None,
             log_format: LogFormat::Text,
+            metrics_addr: None,
             secure_cookies: None,
             session_idle_minutes: 8 * 60,
             site_root: "target/site".into(),
@@ -215,6 +219,11 @@ impl Config {
                 "json" => LogFormat::Json,
                 other => return Err(ConfigError::Env { name: "BERTH_LOG_FORMAT", message: format!("{other}: expected text or json") }),
             };
+        }
+        if let Some(addr) = env("BERTH_METRICS_ADDR").filter(|a| !a.is_empty()) {
+            config.metrics_addr = Some(
+                addr.parse().map_err(|e| ConfigError::Env { name: "BERTH_METRICS_ADDR", message: format!("{addr}: {e}") })?,
+            );
         }
         if let Some(root) = env("BERTH_SITE_ROOT") {
             config.site_root = root.into();

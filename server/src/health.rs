@@ -147,6 +147,18 @@ impl Monitor {
         }
     }
 
+    /// How long ago the longest-unread of the services someone is watching was read (the
+    /// poller's lag); `None` when nobody watches any.
+    pub fn oldest_watched(&self) -> Option<Duration> {
+        let entries = self.entries.lock().expect("health cache lock");
+        let now = Instant::now();
+        entries
+            .values()
+            .filter(|e| e.watched_until.is_some_and(|until| until > now))
+            .map(|e| e.fetched.map_or(Duration::ZERO, |at| now.duration_since(at)))
+            .max()
+    }
+
     /// One pass of the poller over the deployed services: reads what is due, forgets what
     /// is no longer deployed. Watched services come first, and at most `IDLE_PER_PASS`
     /// others are read per pass: a thousand unwatched APIs are read a few at a time, never

@@ -19,6 +19,7 @@ mod deploy;
 mod error;
 mod health;
 mod http;
+mod metrics;
 mod notify;
 mod serve;
 mod services;

@@ -64,17 +64,20 @@ async fn deliver_next(db: &Db, client: &reqwest::Client, hook: &Webhook, deliver
             .await;
         match sent {
             Ok(r) if r.status().is_success() => {
+                metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES, "outcome" => "delivered").increment(1);
                 return db::webhooks::advance(db, &hook.url, event.id).await;
             }
             Ok(r) => last_error = format!("HTTP {}", r.status()),
             Err(e) => last_error = e.to_string(),
         }
+        metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES, "outcome" => "failed").increment(1);
         tracing::warn!(url = %hook.url, event = event.id, attempt, error = %last_error, "webhook delivery failed");
         if attempt < delivery.max_attempts {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(300));
         }
     }
+    metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES, "outcome" => "given_up").increment(1);
     tracing::error!(url = %hook.url, event = event.id, error = %last_error, "webhook delivery given up");
     db::webhooks::record_failure(db, &hook.url, event.id, delivery.max_attempts, &last_error, &db::now()).await?;
     db::webhooks::advance(db, &hook.url, event.id).await

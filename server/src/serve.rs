@@ -84,6 +84,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Held while serving: `berth restore` cannot replace the database under this process.
     let _serving = crate::backup::serving(&config.database_url)?;
     let services = open(config).await?;
+    // Metrics on a listener of their own, when asked for; without it, recording is a no-op.
+    if let Some(metrics_addr) = services.config.metrics_addr {
+        let handle = crate::metrics::install();
+        let listener = tokio::net::TcpListener::bind(metrics_addr).await.with_context(|| format!("listening for metrics on {metrics_addr}"))?;
+        tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+        let router = crate::metrics::router(services.clone(), handle);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let settings = deploy::Settings {
         poll: Duration::from_millis(services.config.deploy_poll_ms),
         stack_timeout: Duration::from_secs(services.config.deploy_timeout_minutes * 60),

@@ -10,7 +10,8 @@ pub struct SdkCloudFormation {
 
 impl SdkCloudFormation {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        SdkCloudFormation { client: Client::new(config) }
+        let config = aws_sdk_cloudformation::config::Builder::from(config).interceptor(super::metered::Metered).build();
+        SdkCloudFormation { client: Client::from_conf(config) }
     }
 }
 

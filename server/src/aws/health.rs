@@ -16,7 +16,9 @@ pub struct SdkServiceHealth {
 
 impl SdkServiceHealth {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        SdkServiceHealth { ecs: aws_sdk_ecs::Client::new(config), elb: aws_sdk_elasticloadbalancingv2::Client::new(config) }
+        let ecs = aws_sdk_ecs::config::Builder::from(config).interceptor(super::metered::Metered).build();
+        let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(config).interceptor(super::metered::Metered).build();
+        SdkServiceHealth { ecs: aws_sdk_ecs::Client::from_conf(ecs), elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb) }
     }
 
     async fn service(&self, r: &ServiceRef) -> AwsResult<(ServiceState, Vec<ServiceEvent>)> {

@@ -4,6 +4,7 @@
 
 pub mod cloudformation;
 pub mod health;
+mod metered;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

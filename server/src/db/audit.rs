@@ -148,6 +148,11 @@ pub struct Coverage {
     pub first_missing: Option<i64>,
 }
 
+/// The number of rows in the log and when the last checkpoint was written.
+pub async fn size(db: &Db) -> Result<(i64, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT (SELECT count(*) FROM audit_log), (SELECT max(at) FROM audit_checkpoints)").fetch_one(db).await
+}
+
 pub async fn coverage(db: &Db, last_id: i64, row_count: i64) -> Result<Coverage, sqlx::Error> {
     let hash = sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = ?").bind(last_id).fetch_optional(db).await?;
     let rows = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE id <= ?").bind(last_id).fetch_one(db).await?;

@@ -57,6 +57,11 @@ pub async fn unfinished(db: &Db) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT id FROM deployments WHERE status IN ('pending', 'running') ORDER BY id").fetch_all(db).await
 }
 
+/// How many jobs wait or run, and when the oldest of them was queued.
+pub async fn queue(db: &Db) -> Result<(i64, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT count(*), min(created_at) FROM deployments WHERE status IN ('pending', 'running')").fetch_one(db).await
+}
+
 /// Whether the request has a job in flight (one at a time per request).
 pub async fn in_flight(tx: &mut Tx, request_id: i64) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deployments WHERE request_id = ? AND status IN ('pending', 'running')")

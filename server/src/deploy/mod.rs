@@ -242,6 +242,7 @@ impl Engine {
             )
             .await?;
             tx.commit().await?;
+            metrics::counter!(crate::metrics::DEPLOYMENTS_STARTED, "kind" => job.kind.clone()).increment(1);
             self.deployment_event(job.request_id, id, "running", None).await?;
         }
         let berth_id = db::installation::berth_id(&self.db).await?;
@@ -282,7 +283,12 @@ impl Engine {
     ) -> Result<Result<Outcome, StepError>, sqlx::Error> {
         let lock = self.lock_for(&spec.name);
         let _guard = lock.lock().await;
+        let started = std::time::Instant::now();
         let result = ctx.ensure(kind, spec).await;
+        if !matches!(result, Err(StepError::Stopped)) {
+            let outcome = if result.is_ok() { "succeeded" } else { "failed" };
+            metrics::histogram!(crate::metrics::STACK_STEP_DURATION, "stack" => kind.as_str(), "outcome" => outcome).record(started.elapsed().as_secs_f64());
+        }
         if kind == StackKind::Cluster && !matches!(result, Err(StepError::Stopped)) {
             let status = match &result {
                 Ok(_) => EnvironmentStatus::Ready,
@@ -341,6 +347,10 @@ impl Engine {
             }
         };
         db::deployments::finish(&mut tx, job.id, status, error.as_deref(), &now).await?;
+        metrics::counter!(crate::metrics::DEPLOYMENTS_FINISHED, "kind" => job.kind.clone(), "outcome" => status).increment(1);
+        if let Some(took) = job.started_at.as_deref().and_then(|at| seconds_between(at, &now)) {
+            metrics::histogram!(crate::metrics::DEPLOYMENT_DURATION, "kind" => job.kind.clone(), "outcome" => status).record(took);
+        }
         let action = match (job.kind.as_str(), status) {
             ("decommission", "succeeded") => "deployment.decommissioned",
             (_, "succeeded") => "deployment.succeeded",
@@ -415,6 +425,12 @@ impl Engine {
         self.feed.publish(request);
         Ok(())
     }
+}
+
+/// Seconds from one RFC 3339 time to another.
+fn seconds_between(from: &str, to: &str) -> Option<f64> {
+    let parse = |t: &str| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok();
+    Some((parse(to)? - parse(from)?).as_seconds_f64())
 }
 
 /// `http://alb.example.com` + `/orders*` → `http://alb.example.com/orders`

@@ -111,6 +111,8 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .nest("/api/v1", api)
         .merge(probes::router())
         .merge(pages::router(&state))
+        // Per route template, so only routed requests (route_layer sees the matched path).
+        .route_layer(axum::middleware::from_fn(crate::metrics::http))
         .layer(axum::middleware::from_fn(security::csrf))
         .layer(sessions)
         .layer(axum::middleware::from_fn(security::body_limit))

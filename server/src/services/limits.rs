@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub struct Slots {
+    /// What the slots are for (`stream`, `export`), as the metrics name it.
+    kind: &'static str,
     max: usize,
     used: Mutex<HashMap<String, usize>>,
 }
@@ -16,8 +18,8 @@ pub struct Slot {
 }
 
 impl Slots {
-    pub fn new(max: usize) -> Arc<Slots> {
-        Arc::new(Slots { max: max.max(1), used: Mutex::default() })
+    pub fn new(kind: &'static str, max: usize) -> Arc<Slots> {
+        Arc::new(Slots { kind, max: max.max(1), used: Mutex::default() })
     }
 
     /// A slot for `user`, or `None` when they already use every one.
@@ -28,12 +30,14 @@ impl Slots {
             return None;
         }
         *n += 1;
+        metrics::gauge!(crate::metrics::LONG_READS_OPEN, "kind" => self.kind).increment(1.0);
         Some(Slot { slots: self.clone(), user: user.to_string() })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::LONG_READS_OPEN, "kind" => self.slots.kind).decrement(1.0);
         let mut used = self.slots.used.lock().expect("slots lock");
         if let Some(n) = used.get_mut(&self.user) {
             *n -= 1;
@@ -50,7 +54,7 @@ mod tests {
 
     #[test]
     fn each_user_has_their_own_slots_given_back_when_done() {
-        let slots = Slots::new(2);
+        let slots = Slots::new("test", 2);
         let a = slots.take("alice").unwrap();
         let _b = slots.take("alice").unwrap();
         assert!(slots.take("alice").is_none());

@@ -79,8 +79,8 @@ impl Services {
         let window = std::time::Duration::from_secs(config.signin_window_seconds.max(1));
         let signin_by_user = throttle::Throttle::new(config.signin_max_failures, window);
         let signin_by_address = throttle::Throttle::new(config.signin_max_failures_per_address, window);
-        let streams = limits::Slots::new(config.streams_per_user as usize);
-        let exports = limits::Slots::new(config.exports_per_user as usize);
+        let streams = limits::Slots::new("stream", config.streams_per_user as usize);
+        let exports = limits::Slots::new("export", config.exports_per_user as usize);
         Ok(Arc::new(Services {
             db,
             config,
