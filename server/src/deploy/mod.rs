@@ -210,7 +210,7 @@ impl Engine {
     }
 
     async fn try_run(self: &Arc<Self>, id: i64) -> Result<(), sqlx::Error> {
-        let Some(job) = db::deployments::get(&self.db, id).await? else { return Ok(()) };
+        let Some(mut job) = db::deployments::get(&self.db, id).await? else { return Ok(()) };
         let request = db::requests::get(&self.db, job.request_id).await?.expect("a deployment's request exists");
         let env = db::environments::get(&self.db, &request.environment).await?.expect("a request's environment exists");
         let input: RequestInput = match db::requests::revision_input(&self.db, job.request_id, job.revision).await? {
@@ -226,7 +226,9 @@ impl Engine {
         }
         if job.status == "pending" {
             let mut tx = db::begin_write(&self.db).await?;
-            db::deployments::mark_running(&mut tx, id, &db::now()).await?;
+            let started = db::now();
+            db::deployments::mark_running(&mut tx, id, &started).await?;
+            job.started_at = Some(started);
             let status = if decommission { RequestStatus::Decommissioning } else { RequestStatus::Deploying };
             db::requests::set_status(&mut tx, job.request_id, status, None, &db::now()).await?;
             db::audit::append(

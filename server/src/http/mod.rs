@@ -53,12 +53,9 @@ impl FromRef<AppState> for LeptosOptions {
 
 pub const SESSION_COOKIE: &str = "berth_session";
 
-/// The id of one HTTP request: the caller's `X-Request-Id` when it is a plain token of at
-/// most 64 characters (a proxy's, say), else a new random one. Sent back on the response
+/// Gives each HTTP request an id: the caller's `X-Request-Id` when it is a plain token of
+/// at most 64 characters (a proxy's, say), else a new random one. Sent back on the response
 /// and carried by every log line of the request.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
-
 async fn request_id(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let given = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
         !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -73,7 +70,6 @@ async fn request_id(mut request: axum::extract::Request, next: axum::middleware:
         path = %request.uri().path(),
         user = tracing::field::Empty
     );
-    request.extensions_mut().insert(RequestId(id.clone()));
     request.extensions_mut().insert(span);
     let mut response = next.run(request).await;
     if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
