@@ -923,6 +923,91 @@ OVERLAYS = {
 
 
 # --------------------------------------------------------------------------------------------
+# IAM's policy simulator, which moto lacks
+# --------------------------------------------------------------------------------------------
+
+def principal_policies(iam, arn: str) -> list:
+    """The policy documents of an IAM user or role (attached and inline), as moto keeps them."""
+    kind, _, name = arn.split(":", 5)[5].partition("/")
+    name = name.rsplit("/", 1)[-1]
+    documents = []
+    if kind == "user":
+        attached = iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+        inline = [iam.get_user_policy(UserName=name, PolicyName=n)["PolicyDocument"]
+                  for n in iam.list_user_policies(UserName=name)["PolicyNames"]]
+    elif kind == "role":
+        attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        inline = [iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"]
+                  for n in iam.list_role_policies(RoleName=name)["PolicyNames"]]
+    else:
+        raise KeyError(f"not a user or role: {arn}")
+    for policy in attached:
+        version = iam.get_policy(PolicyArn=policy["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(iam.get_policy_version(PolicyArn=policy["PolicyArn"], VersionId=version)
+                         ["PolicyVersion"]["Document"])
+    documents.extend(inline)
+    return [json.loads(urllib.parse.unquote(d)) if isinstance(d, str) else d for d in documents]
+
+
+def evaluate(documents: list, action: str, resource: str) -> str:
+    """allowed, explicitDeny or implicitDeny for one action on one resource. Actions and
+    resources are matched with IAM's wildcards; conditions are not evaluated (a statement
+    with a condition applies as if it held)."""
+    import fnmatch
+
+    def listed(value):
+        return value if isinstance(value, list) else [value]
+
+    decision = "implicitDeny"
+    for document in documents:
+        for statement in listed(document.get("Statement", [])):
+            actions = listed(statement.get("Action", []))
+            resources = listed(statement.get("Resource", "*"))
+            if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions):
+                continue
+            if not any(r == "*" or fnmatch.fnmatchcase(resource, r) for r in resources) and resource != "*":
+                continue
+            if statement.get("Effect") == "Deny":
+                return "explicitDeny"
+            decision = "allowed"
+    return decision
+
+
+def simulate_principal_policy(ctx, call) -> tuple:
+    params = call.params
+    source = params.get("PolicySourceArn", "")
+    actions = [v for k, v in sorted(params.items(), key=lambda kv: kv[0]) if k.startswith("ActionNames.member.")]
+    resources = [v for k, v in params.items() if k.startswith("ResourceArns.member.")] or ["*"]
+    iam = ctx.moto("iam", call.region)
+    try:
+        documents = principal_policies(iam, source)
+    except Exception as error:  # an unknown principal: IAM answers NoSuchEntity
+        body = (f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+                f'<Code>NoSuchEntity</Code><Message>{source}: {error}</Message></Error>'
+                f'<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>').encode()
+        return 404, [("Content-Type", "text/xml")], body
+    members = []
+    for action in actions:
+        for resource in resources:
+            decision = evaluate(documents, action, resource)
+            members.append(f"<member><EvalActionName>{action}</EvalActionName><EvalResourceName>{resource}"
+                           f"</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/>"
+                           f"<MissingContextValues/></member>")
+    body = ('<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            '<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>'
+            + "".join(members) +
+            f'</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>{uuid.uuid4()}'
+            '</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>').encode()
+    return 200, [("Content-Type", "text/xml")], body
+
+
+# Calls localaws answers itself, for what moto does not emulate.
+ANSWERED_HERE = {
+    ("iam", "SimulatePrincipalPolicy"): simulate_principal_policy,
+}
+
+
+# --------------------------------------------------------------------------------------------
 # Fault injection and call statistics
 # --------------------------------------------------------------------------------------------
 
@@ -1158,6 +1243,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             return self.reply(*error_answer("throttle", call))
         if fault == "server_error":
             return self.reply(*error_answer(ctx.faults.server_status(), call))
+        if (call.service, call.action) in ANSWERED_HERE:
+            return self.reply(*ANSWERED_HERE[(call.service, call.action)](ctx, call))
         status, headers, answer = self.forward(body)
         if fault == "lost_response":  # moto did the work; the client never hears about it
             return self.reply(*error_answer(503, call))

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 
 import boto3
+import botocore.exceptions
 import botocore.config
 from botocore.exceptions import ClientError
 
@@ -164,6 +165,32 @@ class LocalAwsTest(unittest.TestCase):
         with self.assertRaises(urllib.error.HTTPError) as unknown:
             self.control_get("/_localaws/nothing-here")
         self.assertEqual(unknown.exception.code, 404)
+
+    def test_the_policy_simulator_answers_from_the_principal_s_policies(self):
+        iam = self.client("iam")
+        iam.create_user(UserName="simulated")
+        arn = iam.get_user(UserName="simulated")["User"]["Arn"]
+        iam.put_user_policy(UserName="simulated", PolicyName="stacks", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["cloudformation:Describe*", "cloudformation:CreateStack"],
+                 "Resource": "arn:aws:cloudformation:*:*:stack/berth-*/*"},
+                {"Effect": "Deny", "Action": "cloudformation:DeleteStack", "Resource": "*"},
+            ]}))
+        answer = iam.simulate_principal_policy(
+            PolicySourceArn=arn,
+            ActionNames=["cloudformation:DescribeStacks", "cloudformation:CreateStack",
+                         "cloudformation:DeleteStack", "ecs:ListTasks"],
+            ResourceArns=["arn:aws:cloudformation:us-east-1:123456789012:stack/berth-x/1"])
+        decisions = {r["EvalActionName"]: r["EvalDecision"] for r in answer["EvaluationResults"]}
+        self.assertEqual(decisions, {"cloudformation:DescribeStacks": "allowed", "cloudformation:CreateStack": "allowed",
+                                     "cloudformation:DeleteStack": "explicitDeny", "ecs:ListTasks": "implicitDeny"})
+        elsewhere = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["cloudformation:CreateStack"],
+                                                  ResourceArns=["arn:aws:cloudformation:us-east-1:1:stack/other/1"])
+        self.assertEqual(elsewhere["EvaluationResults"][0]["EvalDecision"], "implicitDeny", "the resource counts")
+        with self.assertRaises(botocore.exceptions.ClientError) as unknown:
+            iam.simulate_principal_policy(PolicySourceArn=arn + "-nobody", ActionNames=["s3:ListBucket"])
+        self.assertEqual(unknown.exception.response["Error"]["Code"], "NoSuchEntity")
 
     # -- the scheduler and the overlays
 

@@ -9,6 +9,8 @@
 //!   are taken over. Every deployment still completes, once.
 //! - A backup taken while deployments run restores into a fresh directory, where the audit
 //!   log verifies and the deployments finish, once.
+//! - `berth doctor` names a missing permission (IAM's policy simulator, answered by
+//!   localaws) and missing site files, and passes with the shipped policy.
 
 use berth_tests::localaws::LocalAws;
 use berth_tests::{api_request, Api, Berth};
@@ -293,4 +295,47 @@ async fn an_older_binary_refuses_a_database_a_newer_one_migrated() {
     // And so does the server: it does not start on it.
     assert!(berth.restart().await.is_err(), "the server must not start on a newer database");
     assert!(berth.log().contains("migrated by a newer Berth"), "{}", berth.log());
+}
+
+#[tokio::test]
+async fn the_doctor_names_what_is_missing_and_passes_with_the_shipped_policy() {
+    let aws = LocalAws::start().await.unwrap();
+    let berth = Berth::start_on_endpoint(&aws.url, "").await.unwrap();
+    // Two operators' identities: the shipped policy, and the same without one action.
+    let policy = std::fs::read_to_string(berth_tests::workspace().join("iam/berth-policy.json")).unwrap();
+    let short = policy.replace("\"cloudformation:CreateChangeSet\",", "");
+    assert_ne!(short, policy);
+    let keys = aws
+        .boto3(&format!(
+            "iam = aws('iam')\nout = {{}}\n\
+             for name, doc in [('full', {policy:?}), ('short', {short:?})]:\n\
+             \x20   arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(json.loads(doc), separators=(',', ':')))['Policy']['Arn']\n\
+             \x20   iam.create_user(UserName=name)\n\
+             \x20   iam.attach_user_policy(UserName=name, PolicyArn=arn)\n\
+             \x20   key = iam.create_access_key(UserName=name)['AccessKey']\n\
+             \x20   out[name] = [key['AccessKeyId'], key['SecretAccessKey']]\n\
+             print(json.dumps(out))"
+        ))
+        .unwrap();
+    let site = berth_tests::site_root();
+    let doctor = |who: &str, site: &str| {
+        let (id, secret) = (keys[who][0].as_str().unwrap().to_string(), keys[who][1].as_str().unwrap().to_string());
+        let env = [("AWS_ENDPOINT_URL", aws.url.as_str()), ("AWS_ACCESS_KEY_ID", id.as_str()), ("AWS_SECRET_ACCESS_KEY", secret.as_str()), ("BERTH_SITE_ROOT", site)];
+        let out = berth.command_with(&berth.db_path(), &["doctor"], "", &env).unwrap();
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+
+    let (ok, said) = doctor("full", site.to_str().unwrap());
+    assert!(ok, "{said}");
+    assert!(said.contains("ok    permissions: arn:aws:iam::123456789012:user/full may do all"), "{said}");
+    assert!(said.contains("ok    AWS identity: arn:aws:iam::123456789012:user/full") && said.contains("Berth can start."), "{said}");
+    assert!(said.contains("ok    database") && said.contains("ok    site files") && said.contains("staging (us-east-1)"), "{said}");
+
+    let (ok, said) = doctor("short", site.to_str().unwrap());
+    assert!(!ok, "a missing permission fails: {said}");
+    assert!(said.contains("FAIL  permissions") && said.contains("cloudformation:CreateChangeSet on arn:aws:cloudformation:us-east-1:123456789012:"), "{said}");
+    assert!(!said.contains("cloudformation:CreateStack on"), "only what is missing: {said}");
+
+    let (ok, said) = doctor("full", "/nonexistent/site");
+    assert!(!ok && said.contains("FAIL  site files: /nonexistent/site/pkg lacks berth.js"), "{said}");
 }

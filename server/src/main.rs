@@ -16,6 +16,7 @@ mod backup;
 mod config;
 mod db;
 mod deploy;
+mod doctor;
 mod error;
 mod health;
 mod http;
@@ -58,6 +59,10 @@ enum Command {
     /// Put the backup at PATH in place of the database, then migrate it. Refused while a
     /// Berth serves the database: stop it first.
     Restore { path: std::path::PathBuf },
+    /// Check what a start on real AWS needs (database, site files, templates, the AWS
+    /// identity and its permissions, the environments) and say what is wrong. Exits
+    /// non-zero when a check fails.
+    Doctor,
 }
 
 #[derive(Subcommand)]
@@ -158,6 +163,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Restore { path } => {
             let database = backup::restore(&config.database_url, &path).await?;
             println!("restored {} into {}; check it with `berth audit verify`, then start Berth", path.display(), database.display());
+            Ok(())
+        }
+        Command::Doctor => {
+            let checks = doctor::run(&config, &aws::sdk_config().await).await;
+            print!("{}", doctor::report(&checks));
+            if checks.iter().any(|c| c.verdict == doctor::Verdict::Failed) {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Migrate => {

@@ -95,6 +95,11 @@ impl LocalAws {
     }
 
     /// An SDK configuration for talking to this localaws from the test itself.
+    /// Runs `code` with boto3 against this local AWS (see `Moto::boto3`).
+    pub fn boto3(&self, code: &str) -> Result<serde_json::Value> {
+        super::moto::boto3_at(&self.url, code)
+    }
+
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         super::moto::sdk_config_at(&self.url).await
     }

@@ -273,6 +273,11 @@ impl Berth {
 
     /// `berth <args>` run by an operator on the database file `database`.
     pub fn command_on(&self, database: &std::path::Path, args: &[&str], stdin: &str) -> Result<std::process::Output> {
+        self.command_with(database, args, stdin, &[])
+    }
+
+    /// `berth <args>` on the database file `database`, with `env` on top.
+    pub fn command_with(&self, database: &std::path::Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Result<std::process::Output> {
         use std::io::Write;
         let bin = from_env_or("BERTH_BIN", workspace().join("target/release/berth"));
         let mut child = Command::new(bin)
@@ -283,6 +288,7 @@ impl Berth {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -54,21 +54,26 @@ impl Moto {
     /// client, and returns what it prints as JSON: for services the tests have no Rust SDK
     /// crate of (ACM, IAM, Application Auto Scaling).
     pub fn boto3(&self, code: &str) -> Result<serde_json::Value> {
-        let python = std::env::var_os("LOCALAWS_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| super::workspace().join(".venv/bin/python"));
-        let prelude = format!(
-            "import boto3, json\n\
-             def aws(service):\n    return boto3.client(service, endpoint_url='{}', region_name='{REGION}', \
-             aws_access_key_id='local', aws_secret_access_key='local')\n",
-            self.endpoint
-        );
-        let out = Command::new(&python).arg("-c").arg(format!("{prelude}{code}")).output()?;
-        if !out.status.success() {
-            bail!("boto3 script failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(serde_json::from_slice(&out.stdout).with_context(|| String::from_utf8_lossy(&out.stdout).to_string())?)
+        boto3_at(&self.endpoint, code)
     }
+}
+
+/// Runs `code` with boto3 against the local AWS at `endpoint` (see [`Moto::boto3`]).
+pub fn boto3_at(endpoint: &str, code: &str) -> Result<serde_json::Value> {
+    let python = std::env::var_os("LOCALAWS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| super::workspace().join(".venv/bin/python"));
+    let prelude = format!(
+        "import boto3, json\n\
+         def aws(service):\n    return boto3.client(service, endpoint_url='{}', region_name='{REGION}', \
+         aws_access_key_id='local', aws_secret_access_key='local')\n",
+        endpoint
+    );
+    let out = Command::new(&python).arg("-c").arg(format!("{prelude}{code}")).output()?;
+    if !out.status.success() {
+        bail!("boto3 script failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout).with_context(|| String::from_utf8_lossy(&out.stdout).to_string())?)
 }
 
 /// The environment variables that point Berth (or any AWS SDK) at a local AWS.

@@ -51,17 +51,26 @@ pub enum MigrationError {
 }
 
 pub async fn migrate(db: &Db) -> Result<(), MigrationError> {
+    pending_migrations(db).await?;
+    Ok(sqlx::migrate!("../migrations").run(db).await?)
+}
+
+/// How many of this binary's migrations the database has not had yet; a database that a
+/// newer Berth migrated further is an error.
+pub async fn pending_migrations(db: &Db) -> Result<usize, MigrationError> {
     let migrator = sqlx::migrate!("../migrations");
     let known: std::collections::BTreeSet<i64> = migrator.iter().map(|m| m.version).collect();
     let table: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'").fetch_one(db).await?;
-    if table > 0 {
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(db).await?;
-        let unknown: Vec<String> = applied.iter().filter(|v| !known.contains(v)).map(i64::to_string).collect();
-        if !unknown.is_empty() {
-            return Err(MigrationError::Newer { unknown: unknown.join(", "), last: known.last().copied().unwrap_or_default() });
-        }
+    let applied: std::collections::BTreeSet<i64> = if table > 0 {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(db).await?.into_iter().collect()
+    } else {
+        Default::default()
+    };
+    let unknown: Vec<String> = applied.difference(&known).map(i64::to_string).collect();
+    if !unknown.is_empty() {
+        return Err(MigrationError::Newer { unknown: unknown.join(", "), last: known.last().copied().unwrap_or_default() });
     }
-    Ok(migrator.run(db).await?)
+    Ok(known.difference(&applied).count())
 }
 
 /// The database file of a `sqlite:` URL (`sqlite://data/berth.db?mode=rwc` →
