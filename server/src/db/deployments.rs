@@ -106,11 +106,6 @@ pub async fn claim(db: &Db, id: i64, owner: &str, now: &str, expires: &str) -> R
     .map(|r| r.rows_affected() == 1)
 }
 
-/// Who holds the lease on a job, if anyone.
-pub async fn lease_owner(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT lease_owner FROM deployments WHERE id = ?").bind(id).fetch_optional(db).await.map(Option::flatten)
-}
-
 /// Extends `owner`'s lease; `false` when the job is no longer theirs (finished, or taken
 /// over after the lease expired).
 pub async fn renew(db: &Db, id: i64, owner: &str, expires: &str) -> Result<bool, sqlx::Error> {

@@ -14,7 +14,6 @@
 //! their jobs back.
 
 pub mod feed;
-mod holder;
 pub mod ownership;
 pub mod pin;
 mod stack;
@@ -67,7 +66,7 @@ pub const TEMPLATE_TAG: &str = "berth:template-sha256";
 
 impl Engine {
     pub fn new(db: Db, cfn: Arc<dyn CloudFormation>, templates: Templates, feed: Feed, settings: Settings, wake: Arc<Notify>) -> Arc<Engine> {
-        let owner = holder::name();
+        let owner = format!("{}-{}", std::process::id(), hex::encode(rand::random::<[u8; 6]>()));
         let stopping = tokio::sync::watch::Sender::new(false);
         Arc::new(Engine { db, cfn, templates, feed, settings, wake, owner, running: Mutex::default(), locks: Mutex::default(), stopping })
     }
@@ -105,17 +104,8 @@ impl Engine {
         if self.is_stopping() || self.running.lock().expect("not poisoned").contains_key(&id) {
             return Ok(());
         }
-        let expires = db::in_seconds(self.settings.lease.as_secs());
-        if !db::deployments::claim(&self.db, id, &self.owner, &db::now(), &expires).await? {
-            // Held by a process of this machine that died: its job is taken over at once.
-            let Some(holder) = db::deployments::lease_owner(&self.db, id).await?.filter(|h| holder::is_gone(h)) else {
-                return Ok(());
-            };
-            db::deployments::release(&self.db, id, &holder).await?;
-            if !db::deployments::claim(&self.db, id, &self.owner, &db::now(), &expires).await? {
-                return Ok(());
-            }
-            tracing::warn!(deployment = id, "took the deployment over from {holder}, a process of this machine that no longer runs");
+        if !db::deployments::claim(&self.db, id, &self.owner, &db::now(), &db::in_seconds(self.settings.lease.as_secs())).await? {
+            return Ok(());
         }
         tracing::info!("claimed deployment {id} (owner {})", self.owner);
         let engine = self.clone();
