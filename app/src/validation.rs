@@ -398,10 +398,7 @@ pub fn capacity(input: &RequestInput, cluster: &ClusterParameters) -> Result<(),
     if fit == 0 || peak <= fit {
         return Ok(());
     }
-    let field = match &input.autoscaling {
-        Some(s) if s.max > input.desired_count => "scaling_max",
-        _ => "desired_count",
-    };
+    let field = count_field(input);
     let most = u64::from(fit) * 100 / u64::from(DEPLOYMENT_MAXIMUM_PERCENT);
     let what_fits = if most == 0 {
         "Not even one task leaves room for a deployment: ask for less CPU or memory per task".to_string()
@@ -416,6 +413,15 @@ pub fn capacity(input: &RequestInput, cluster: &ClusterParameters) -> Result<(),
             cluster.max_size, cluster.instance_type, input.cpu, input.memory
         ),
     ))
+}
+
+/// The field that sets how many tasks an API runs at most: its scaling maximum when it
+/// scales beyond its desired count, else the desired count.
+fn count_field(input: &RequestInput) -> &'static str {
+    match &input.autoscaling {
+        Some(s) if s.max > input.desired_count => "scaling_max",
+        _ => "desired_count",
+    }
 }
 
 fn tasks(n: u64) -> &'static str {
@@ -448,10 +454,7 @@ pub fn room(input: &RequestInput, others: &[RequestInput], cluster: &ClusterPara
     } else {
         format!("At most {most} {} of this size fit beside them; or ask for less CPU or memory per task, or a larger environment", tasks(most))
     };
-    let field = match &input.autoscaling {
-        Some(s) if s.max > input.desired_count => "scaling_max",
-        _ => "desired_count",
-    };
+    let field = count_field(input);
     Err((
         field,
         format!(

@@ -6,7 +6,7 @@
 //! database, only while no Berth serves it: every `berth serve` holds a shared lock on
 //! `<database>.lock`, and a restore needs it exclusively.
 
-use crate::db;
+use crate::{db, private_file};
 use anyhow::{bail, Context};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ pub async fn backup(url: &str, to: &Path) -> anyhow::Result<Backup> {
     sqlx::query("VACUUM INTO ?").bind(target).execute(&database).await.with_context(|| format!("writing {}", to.display()))?;
     database.close().await;
     // It holds password hashes, sessions and the audit log: its owner's eyes only.
-    restrict(to)?;
+    private_file::restrict(to).with_context(|| format!("restricting {}", to.display()))?;
     let copy = read_only(to).await.context("opening the backup")?;
     let audit_rows = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&copy).await.context("reading the backup")?;
     copy.close().await;
@@ -59,7 +59,7 @@ pub async fn restore(url: &str, from: &Path) -> anyhow::Result<PathBuf> {
     // Copied beside the database first and renamed over it: never half a database in place.
     let staged = with_suffix(&file, ".restoring");
     std::fs::copy(from, &staged).with_context(|| format!("copying {} to {}", from.display(), staged.display()))?;
-    restrict(&staged)?;
+    private_file::restrict(&staged).with_context(|| format!("restricting {}", staged.display()))?;
     for stale in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(with_suffix(&file, stale));
     }
@@ -105,15 +105,4 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
-}
-
-#[cfg(unix)]
-fn restrict(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).with_context(|| format!("restricting {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn restrict(_: &Path) -> anyhow::Result<()> {
-    Ok(())
 }

@@ -22,6 +22,7 @@ mod health;
 mod http;
 mod metrics;
 mod notify;
+mod private_file;
 mod serve;
 mod services;
 mod templates;

@@ -69,10 +69,7 @@ async fn scrape(State((services, handle)): State<(Arc<Services>, PrometheusHandl
 /// The figures kept in the database and the health poller, as of now.
 async fn read_current(s: &Services) -> Result<(), sqlx::Error> {
     let now = time::OffsetDateTime::now_utc();
-    let age = |at: Option<String>| {
-        at.and_then(|at| time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).ok())
-            .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0))
-    };
+    let age = |at: Option<String>| at.as_deref().and_then(db::parse_time).map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
     let (depth, oldest) = db::deployments::queue(&s.db).await?;
     metrics::gauge!(QUEUE_DEPTH).set(depth as f64);
     metrics::gauge!(QUEUE_OLDEST).set(age(oldest));

@@ -42,15 +42,10 @@ pub async fn services(mut config: Config) -> anyhow::Result<Arc<Services>> {
 /// Writes the generated password of the first admin to `<database file>.admin-password`,
 /// readable by its owner only; never over an existing file.
 fn admin_password_file(database_url: &str, password: &str) -> std::io::Result<std::path::PathBuf> {
-    use std::io::Write;
     let database = db::file_of(database_url)
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "the database is not a file"))?;
     let path = std::path::PathBuf::from(format!("{}.admin-password", database.display()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(&path)?.write_all(format!("{password}\n").as_bytes())?;
+    crate::private_file::create(&path, format!("{password}\n").as_bytes())?;
     Ok(path)
 }
 

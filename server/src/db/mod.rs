@@ -106,9 +106,12 @@ pub fn in_seconds(seconds: u64) -> String {
 
 /// Seconds from an RFC 3339 timestamp to now (0 if it cannot be read).
 pub fn seconds_since(timestamp: &str) -> i64 {
-    time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
-        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds())
-        .unwrap_or(0)
+    parse_time(timestamp).map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds()).unwrap_or(0)
+}
+
+/// A timestamp as stored (RFC 3339); `None` when it is not one.
+pub fn parse_time(timestamp: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339).ok()
 }
 
 #[cfg(test)]

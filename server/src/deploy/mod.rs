@@ -340,7 +340,8 @@ impl Engine {
         };
         db::deployments::finish(&mut tx, job.id, status, error.as_deref(), &now).await?;
         metrics::counter!(crate::metrics::DEPLOYMENTS_FINISHED, "kind" => job.kind.clone(), "outcome" => status).increment(1);
-        if let Some(took) = job.started_at.as_deref().and_then(|at| seconds_between(at, &now)) {
+        if let (Some(from), Some(to)) = (job.started_at.as_deref().and_then(db::parse_time), db::parse_time(&now)) {
+            let took = (to - from).as_seconds_f64();
             metrics::histogram!(crate::metrics::DEPLOYMENT_DURATION, "kind" => job.kind.clone(), "outcome" => status).record(took);
         }
         let action = match (job.kind.as_str(), status) {
@@ -417,12 +418,6 @@ impl Engine {
         self.feed.publish(request);
         Ok(())
     }
-}
-
-/// Seconds from one RFC 3339 time to another.
-fn seconds_between(from: &str, to: &str) -> Option<f64> {
-    let parse = |t: &str| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok();
-    Some((parse(to)? - parse(from)?).as_seconds_f64())
 }
 
 /// `http://alb.example.com` + `/orders*` → `http://alb.example.com/orders`

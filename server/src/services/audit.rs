@@ -248,16 +248,8 @@ pub fn load_key(config: &Config) -> std::result::Result<AuditKey, KeyError> {
     match std::fs::read_to_string(&path) {
         Ok(text) => checked(text.trim(), &path.display().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
             let key = hex::encode(rand::random::<[u8; 32]>());
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| KeyError::Read(path.clone(), e))?;
-            file.write_all(key.as_bytes()).map_err(|e| KeyError::Read(path.clone(), e))?;
+            crate::private_file::create(&path, key.as_bytes()).map_err(|e| KeyError::Read(path.clone(), e))?;
             tracing::info!("generated the audit log's signing key in {}; keep a copy apart from the database", path.display());
             checked(&key, &path.display().to_string())
         }
