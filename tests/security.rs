@@ -267,6 +267,7 @@ async fn sign_in_reads_only_bounded_fields_and_small_bodies() {
         .await
         .unwrap();
     assert_eq!(form.status(), 413);
+    assert_eq!(form.headers().get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]), "the unread body ends the connection");
 }
 
 #[tokio::test]

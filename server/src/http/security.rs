@@ -51,7 +51,11 @@ pub async fn body_limit(request: Request, next: Next) -> Response {
         None => sign_in && chunked,
     };
     if refused {
-        return ApiError(AppError::TooLarge(format!("The body is larger than the {limit} bytes Berth reads here"))).into_response();
+        let mut response = ApiError(AppError::TooLarge(format!("The body is larger than the {limit} bytes Berth reads here"))).into_response();
+        // The unread body is still on the wire, so this connection cannot carry another
+        // request: saying so keeps a client from reusing it and seeing it drop mid-request.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
     }
     next.run(request).await
 }
