@@ -776,3 +776,57 @@ async fn an_api_must_fit_beside_the_other_apis_of_its_environment() {
     assert_eq!(r.status, 409, "{:?}", r.body);
     assert!(r.body["detail"].as_str().unwrap().contains("beside the other"), "{:?}", r.body);
 }
+
+/// The document states the rules the server enforces (from the same constants), the
+/// server refuses what the document forbids (never clamps it), and creating operations
+/// link to those that use their ids.
+#[tokio::test]
+async fn the_openapi_document_states_the_rules_and_the_server_holds_to_them() {
+    let berth = Berth::start().await.unwrap();
+    let admin = berth.admin().await.unwrap();
+    let doc = berth.client().get("/api/v1/openapi.json").await.unwrap().body;
+    let schemas = &doc["components"]["schemas"];
+    let cpu = &schemas["RequestInput"]["properties"]["cpu"];
+    assert_eq!((cpu["minimum"].as_u64(), cpu["maximum"].as_u64()), (Some(128), Some(10240)), "{cpu}");
+    let service = &schemas["RequestInput"]["properties"]["service_name"];
+    assert_eq!((service["maxLength"].as_u64(), service["pattern"].as_str()), (Some(40), Some("^[a-z](-?[a-z0-9])+$")));
+    assert!(service["not"]["pattern"].as_str().unwrap().contains("cluster"), "reserved names are stated: {service}");
+    assert!(schemas["RequestInput"]["required"].as_array().unwrap().contains(&json!("service_name")));
+    assert_eq!(schemas["EnvironmentInput"]["properties"]["region"]["enum"], json!(["us-east-1"]), "the configured region");
+    let types = &schemas["ClusterParameters"]["properties"]["InstanceType"]["enum"];
+    assert!(types.as_array().unwrap().contains(&json!("t3.medium")) && types.as_array().unwrap().contains(&json!("m5.large")), "{types}");
+    let list = &doc["paths"]["/api/v1/requests"]["get"]["parameters"];
+    let limit = list.as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!((limit["schema"]["minimum"].as_u64(), limit["schema"]["maximum"].as_u64()), (Some(1), Some(200)));
+    let audit = &doc["paths"]["/api/v1/audit"]["get"]["parameters"];
+    let from = audit.as_array().unwrap().iter().find(|p| p["name"] == "from").unwrap();
+    assert!(from["schema"]["anyOf"].to_string().contains("date-time"), "{from}");
+    let events = &doc["paths"]["/api/v1/requests/{id}/events"]["get"]["parameters"];
+    assert!(events.as_array().unwrap().iter().any(|p| p["name"] == "after" && p["in"] == "query"), "{events}");
+    let links = &doc["paths"]["/api/v1/requests"]["post"]["responses"]["201"]["links"];
+    for target in ["approve_request", "add_comment", "retry_deployment", "update_request", "get_request_parameters", "get_request_template"] {
+        assert_eq!(links[target]["parameters"]["id"], "$response.body#/id", "{target} in {links}");
+    }
+    assert_eq!(doc["paths"]["/api/v1/users"]["post"]["responses"]["201"]["links"]["update_user"]["operationId"], "update_user");
+
+    // Out of range is refused with the parameter named, on every list.
+    for path in ["/api/v1/requests?limit=201", "/api/v1/requests?limit=0", "/api/v1/audit?limit=2147483648", "/api/v1/dashboard?limit=500", "/api/v1/audit/export?limit=lots"] {
+        let r = admin.get(path).await.unwrap();
+        assert_eq!((r.status, r.error_fields()), (422, vec!["limit".to_string()]), "{path}: {:?}", r.body);
+    }
+    assert_eq!(admin.get("/api/v1/requests?limit=200").await.unwrap().status, 200);
+    // A cursor is the decimal position Berth gave out.
+    assert_eq!(admin.get("/api/v1/requests?cursor=12").await.unwrap().status, 200);
+    assert_eq!(admin.get("/api/v1/requests?cursor=-12").await.unwrap().error_fields(), ["cursor"]);
+    // A body is an object: serde would read `[null, null]` as a struct's fields.
+    assert_eq!(admin.patch("/api/v1/users/1", json!([null, null])).await.unwrap().status, 400);
+    // A whole number written as a float is that number.
+    let user = json!({"username": "fred", "password": "fred-password-1", "display_name": "Fred", "role": "requester", "team": "payments"});
+    assert_eq!(admin.post("/api/v1/users", user).await.unwrap().status, 201);
+    let token = admin.post("/api/v1/tokens", json!({"name": "ci", "expires_in_days": 30.0})).await.unwrap();
+    assert_eq!(token.status, 201, "{:?}", token.body);
+    // An environment keeps its name.
+    let env = admin.get("/api/v1/environments/staging").await.unwrap().body;
+    let renamed = json!({"name": "other", "region": env["region"], "parameters": env["parameters"], "rule_capacity": env["rule_capacity"]});
+    assert_eq!(admin.put("/api/v1/environments/staging", renamed).await.unwrap().status, 409);
+}

@@ -11,6 +11,7 @@ pub mod api;
 pub mod backend;
 pub mod components;
 pub mod error;
+pub mod field_rules;
 pub mod health;
 pub mod instance_types;
 pub mod model;

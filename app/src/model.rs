@@ -200,8 +200,15 @@ pub struct EnvironmentChange {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 #[serde(default)]
 pub struct EnvironmentDecisionBody {
-    /// Required to reject; optional to approve.
+    /// Why, for the record (optional).
     pub reason: Option<String>,
+}
+
+/// Why an approver rejects an environment change (required).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RejectChangeBody {
+    pub reason: String,
 }
 
 /// What approving an environment change would do to its cluster stack.

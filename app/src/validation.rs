@@ -34,6 +34,37 @@ pub const SCALING_REQUESTS_MAX: u32 = 100_000;
 pub const DEPLOYMENT_MAXIMUM_PERCENT: u32 = 200;
 /// Variables the service template sets itself (the containers cannot ask the instance
 /// metadata service for the region).
+/// Rows per page of every list (requests, audit, dashboard): 50 unless asked, at most 200.
+pub const PAGE_LIMIT_DEFAULT: u32 = 50;
+pub const PAGE_LIMIT_MAX: u32 = 200;
+/// A list's cursor: the decimal position past which the next page starts, as Berth gave it
+/// out (clients pass it back unread). 18 digits always fit the position's integer.
+pub const CURSOR_DIGITS_MAX: usize = 18;
+
+/// A page's length as asked for: absent means the default; out of range is refused, never
+/// clamped, so a client learns that it did not get what it asked for.
+pub fn page_limit(value: Option<u32>) -> Result<u32, String> {
+    match value {
+        None => Ok(PAGE_LIMIT_DEFAULT),
+        Some(n) if (1..=PAGE_LIMIT_MAX).contains(&n) => Ok(n),
+        Some(_) => Err(format!("Must be a whole number from 1 to {PAGE_LIMIT_MAX}")),
+    }
+}
+
+/// A cursor as Berth writes it (see [`CURSOR_DIGITS_MAX`]).
+pub fn cursor(value: &str) -> Result<i64, String> {
+    if (1..=CURSOR_DIGITS_MAX).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse().map_err(|_| "This cursor is not one Berth gave out; start from the first page".into())
+    } else {
+        Err("This cursor is not one Berth gave out; start from the first page".into())
+    }
+}
+
+/// The longest ARN Berth takes (IAM and ACM allow 2048 characters).
+pub const ARN_MAX: usize = 2048;
+/// The longest region an environment may name (AWS's are under 20); the configured one
+/// is the only one taken today.
+pub const REGION_MAX: usize = 64;
 pub const RESERVED_VARIABLES: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
 /// The request form as typed: every field a string, so that "abc" in a number field
@@ -277,8 +308,8 @@ fn environment_variables(variables: &[EnvironmentVariable]) -> Result<(), String
         if !seen.insert(v.name.as_str()) {
             return Err(format!("Environment variables: {} is set twice", v.name));
         }
-        if v.value.len() > VARIABLE_VALUE_MAX {
-            return Err(format!("Environment variables: the value of {} must be at most {VARIABLE_VALUE_MAX} bytes", v.name));
+        if v.value.chars().count() > VARIABLE_VALUE_MAX {
+            return Err(format!("Environment variables: the value of {} must be at most {VARIABLE_VALUE_MAX} characters", v.name));
         }
         if v.value.chars().any(char::is_control) {
             return Err(format!("Environment variables: the value of {} must be one line without control characters", v.name));
@@ -334,7 +365,7 @@ pub fn secret_arn(value: &str) -> Result<(), String> {
         _ => None,
     };
     match name {
-        Some(name) if ok_head && !name.is_empty() && value.len() <= 2048 => Ok(()),
+        Some(name) if ok_head && !name.is_empty() && value.len() <= ARN_MAX => Ok(()),
         _ => Err(message.into()),
     }
 }
@@ -641,7 +672,7 @@ pub fn path_pattern(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn health_check_path(value: &str) -> Result<(), String> {
+pub fn health_check_path(value: &str) -> Result<(), String> {
     required("Health-check path", value)?;
     if !value.starts_with('/') {
         return Err("Health-check path must start with /".into());
@@ -668,14 +699,19 @@ pub fn role_arn(value: &str) -> Result<(), String> {
     let name_ok = !name.is_empty()
         && name.len() <= 512
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
-    if !partition.starts_with("aws") || account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) || !name_ok {
+    if !partition.starts_with("aws") || value.len() > ARN_MAX || account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) || !name_ok {
         return Err(message());
     }
     Ok(())
 }
 
+/// A comment's or a decision's reason, in characters.
+pub const NOTE_MAX: usize = 4000;
 pub const USERNAME_MAX: usize = 64;
-pub const PASSWORD_MAX: usize = 1024;
+/// Characters, not bytes: a password is typed, and the schema counts characters.
+pub const PASSWORD_MAX: usize = 256;
+pub const DISPLAY_NAME_MAX: usize = 100;
+pub const TEAM_MAX: usize = 40;
 
 /// Names Berth itself acts under in the audit log (`berth` for the deployment engine,
 /// `system` for start-up, `cli` for the command line) and look-alikes: an account of that
@@ -700,22 +736,22 @@ pub fn password(value: &str) -> Result<(), String> {
     if value.chars().count() < PASSWORD_MIN {
         return Err(format!("Password must be at least {PASSWORD_MIN} characters"));
     }
-    if value.len() > PASSWORD_MAX {
-        return Err(format!("Password must be at most {PASSWORD_MAX} bytes"));
+    if value.chars().count() > PASSWORD_MAX {
+        return Err(format!("Password must be at most {PASSWORD_MAX} characters"));
     }
     Ok(())
 }
 
 fn display_name(value: &str) -> Result<(), String> {
     required("Display name", value)?;
-    if value.chars().count() > 100 {
-        return Err("Display name must be at most 100 characters".into());
+    if value.chars().count() > DISPLAY_NAME_MAX {
+        return Err(format!("Display name must be at most {DISPLAY_NAME_MAX} characters"));
     }
     Ok(())
 }
 
 pub fn team(value: &str) -> Result<(), String> {
-    dns_label("Team", value, 40)
+    dns_label("Team", value, TEAM_MAX)
 }
 
 fn role(value: &str) -> Result<Role, String> {
@@ -874,7 +910,7 @@ pub fn certificate_arn(value: &str, environment_region: &str) -> Result<(), Stri
                 && account.chars().all(|c| c.is_ascii_digit())
                 && resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
     );
-    if !well_formed {
+    if !well_formed || value.len() > ARN_MAX {
         return Err("Certificate must be an ACM certificate ARN like arn:aws:acm:eu-west-1:123456789012:certificate/1234abcd-…".into());
     }
     if parts[3] != environment_region {

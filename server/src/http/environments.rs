@@ -4,7 +4,7 @@ use super::error::ApiResult;
 use super::extract::{ApiJson, AuthUser};
 use super::AppState;
 use app::backend::Backend;
-use app::model::{Environment, EnvironmentDecisionBody, EnvironmentInput, EnvironmentPlan};
+use app::model::{Environment, EnvironmentDecisionBody, EnvironmentInput, EnvironmentPlan, RejectChangeBody};
 use axum::http::StatusCode;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -96,7 +96,7 @@ pub async fn approve(
 
 /// Rejects a waiting change (a reason is required). Never by whoever asked for it.
 #[utoipa::path(post, path = "/api/v1/environments/{name}/changes/{change}/reject", tag = "environments", operation_id = "reject_environment_change",
-    request_body = EnvironmentDecisionBody,
+    request_body = RejectChangeBody,
     params(("name" = String, Path, description = "Environment name"), ("change" = String, Path, description = "The waiting change's id")),
     responses((status = 200, body = Environment), (status = 403, description = "Not an approver or admin, or your own change (four eyes)"),
               (status = 404, description = "No such environment"), (status = 409, description = "Not waiting for review any more"),
@@ -105,7 +105,7 @@ pub async fn reject(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
     Path((name, change)): Path<(String, String)>,
-    ApiJson(body): ApiJson<EnvironmentDecisionBody>,
+    ApiJson(body): ApiJson<RejectChangeBody>,
 ) -> ApiResult<Json<Environment>> {
-    Ok(Json(state.services.decide_environment_change(&actor, &name, &change, false, body.reason).await?))
+    Ok(Json(state.services.decide_environment_change(&actor, &name, &change, false, Some(body.reason)).await?))
 }

@@ -7,6 +7,14 @@ use axum::{Json, Router};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
+use crate::config::Config;
+use crate::services::audit::ExportFormat;
+use app::field_rules::{FieldRule, Place, Shape};
+use axum::extract::State;
+use serde_json::Value;
+
+mod links;
+mod rules;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -108,6 +116,32 @@ fn add(op: &mut Operation, status: &str, description: &str) {
         .or_insert_with(|| ResponseBuilder::new().description(description).build().into());
 }
 
+/// The document as served: the handlers' annotations, then the rules `validation`
+/// enforces (`app::field_rules`, and those this installation's configuration sets) and
+/// the links between operations, which utoipa's annotations cannot express.
+pub fn document(config: &Config) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    let mut field_rules = app::field_rules::all();
+    field_rules.extend(configured(config));
+    rules::apply(&mut doc, &field_rules);
+    rules::require(&mut doc, app::field_rules::REQUIRED);
+    links::apply(&mut doc);
+    doc
+}
+
+/// Rules the configuration decides: the one region Berth deploys in, a token's longest life.
+fn configured(config: &Config) -> Vec<FieldRule> {
+    let words = |w: &[&str]| Shape::OneOf(w.iter().map(|w| w.to_string()).collect());
+    vec![
+        FieldRule { place: Place::Property { schema: "EnvironmentInput", field: "region" }, shape: words(&[&config.aws_region]) },
+        FieldRule {
+            place: Place::Property { schema: "NewToken", field: "expires_in_days" },
+            shape: Shape::Integer { min: 1, max: config.token_max_days.max(1).into() },
+        },
+        FieldRule { place: Place::Query("format"), shape: words(&ExportFormat::NAMES) },
+    ]
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+    Router::new().route("/openapi.json", get(|State(state): State<AppState>| async move { Json(document(&state.services.config)) }))
 }

@@ -101,6 +101,7 @@ pub async fn deployments(State(state): State<AppState>, AuthUser(actor): AuthUse
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct After {
     /// A cursor from an earlier answer: only newer events.
     after: Option<String>,

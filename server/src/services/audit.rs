@@ -8,6 +8,7 @@ use crate::db::audit::{self as log, AuditKey, AuditRow, CheckpointRow, Viewer, G
 use crate::error::{Error, Result};
 use app::error::AppError;
 use app::model::{AuditEntry, AuditFilter, ChainBreak, ChainProblem, ChainStatus, FieldError, Page, User};
+use app::validation::{self, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use std::path::{Path, PathBuf};
 use futures::{future, stream, Stream, StreamExt, TryStreamExt};
 use std::borrow::Cow;
@@ -15,8 +16,6 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 200;
 
 /// The selection `filter` asks for, narrowed to what `actor` may see: approvers and admins
 /// see every row; requesters see their own actions and the rows about their team's
@@ -83,11 +82,14 @@ fn instant(text: &str, end: bool) -> Option<String> {
 /// Where a page starts and how long it is.
 fn position(filter: &AuditFilter, errors: &mut Vec<FieldError>) -> (Option<i64>, u32) {
     let limit = match text(&filter.limit).map(|l| l.parse::<u32>()) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(limit)) => limit.clamp(1, MAX_LIMIT),
+        None => PAGE_LIMIT_DEFAULT,
+        Some(Ok(limit)) => validation::page_limit(Some(limit)).unwrap_or_else(|m| {
+            errors.push(FieldError::new("limit", m));
+            PAGE_LIMIT_DEFAULT
+        }),
         Some(Err(_)) => {
-            errors.push(FieldError::new("limit", format!("Must be a whole number from 1 to {MAX_LIMIT}")));
-            DEFAULT_LIMIT
+            errors.push(FieldError::new("limit", format!("Must be a whole number from 1 to {PAGE_LIMIT_MAX}")));
+            PAGE_LIMIT_DEFAULT
         }
     };
     let before = text(&filter.cursor).and_then(|c| {
@@ -404,6 +406,9 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// As the `format` parameter names them.
+    pub const NAMES: [&'static str; 2] = ["json", "csv"];
+
     pub fn content_type(self) -> &'static str {
         match self {
             ExportFormat::Csv => "text/csv; charset=utf-8",
@@ -487,6 +492,9 @@ pub fn export(
 ) -> Result<(ExportFormat, impl Stream<Item = Result<String>> + Send + 'static)> {
     let mut errors = Vec::new();
     let selection = selection(actor, filter, &mut errors);
+    // The export is every matching row; a page's length or cursor is still checked, so a
+    // bad one is refused here as on the list rather than silently ignored.
+    position(filter, &mut errors);
     let format = match format.map(str::trim).filter(|f| !f.is_empty()) {
         None | Some("json") => ExportFormat::Json,
         Some("csv") => ExportFormat::Csv,

@@ -172,8 +172,10 @@ fn bounded(username: &str) -> String {
 pub async fn sign_in(s: &Services, parts: &Parts, username: &str, password: &str) -> Result<User> {
     let username = username.trim();
     let shown = bounded(username);
-    // Nothing longer than Berth accepts is ever a real account or password.
-    let oversized = username.len() > USERNAME_MAX || password.len() > PASSWORD_MAX;
+    // Nothing longer than Berth accepts is ever a real account or password (PASSWORD_MAX
+    // characters are at most four bytes each; passwords set before it counted characters
+    // were at most 1024 bytes).
+    let oversized = username.len() > USERNAME_MAX || password.len() > 4 * PASSWORD_MAX;
     let network = client_network(s, parts);
     let user_key = format!("{}|{network}", shown.to_lowercase());
     s.signin_by_user.reserve(&user_key).map_err(|retry_after_secs| AppError::TooManyRequests { retry_after_secs })?;

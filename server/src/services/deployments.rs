@@ -50,7 +50,7 @@ pub fn cursor_of(seq: i64) -> String {
 pub fn parse_cursor(cursor: Option<&str>) -> Result<i64, AppError> {
     match cursor.filter(|c| !c.is_empty()) {
         None => Ok(0),
-        Some(c) => c.parse().map_err(|_| AppError::field("after", "This cursor is not one Berth gave out")),
+        Some(c) => app::validation::cursor(c).map_err(|m| AppError::field("after", m)),
     }
 }
 

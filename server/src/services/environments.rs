@@ -83,9 +83,16 @@ pub async fn create(s: &Services, actor: &User, input: EnvironmentInput) -> Resu
 /// Asks for a change of the environment: it waits for another approver's review (and
 /// its own plan) and takes effect when approved. Checked now and again at approval, when
 /// more APIs may depend on the environment.
-pub async fn update(s: &Services, actor: &User, name: &str, mut input: EnvironmentInput) -> Result<Environment> {
+pub async fn update(s: &Services, actor: &User, name: &str, input: EnvironmentInput) -> Result<Environment> {
     require_platform(actor)?;
-    input.name = name.to_string();
+    // The body names the environment too: it must be this one (an environment's stacks are
+    // named after it, so it keeps its name).
+    if input.name != name {
+        if let Err(message) = app::validation::environment_name(&input.name) {
+            return Err(AppError::field("name", message).into());
+        }
+        return Err(AppError::Conflict(format!("An environment keeps its name: {name} cannot become {}", input.name)).into());
+    }
     let errors = validate(s, &input);
     if !errors.is_empty() {
         return Err(AppError::Validation(errors).into());
@@ -169,8 +176,8 @@ pub async fn decide(s: &Services, actor: &User, name: &str, change: &str, approv
     require_platform(actor)?;
     let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     if let Some(r) = &reason {
-        if r.chars().count() > 4000 {
-            return Err(AppError::field("reason", "The reason must be at most 4000 characters").into());
+        if r.chars().count() > app::validation::NOTE_MAX {
+            return Err(AppError::field("reason", format!("The reason must be at most {} characters", app::validation::NOTE_MAX)).into());
         }
     }
     if !approve && reason.is_none() {

@@ -1,15 +1,13 @@
 //! Health of deployed APIs: one request's (which makes it watched) and the dashboard of all
 //! a user may see (from the cache only, so opening it costs AWS nothing).
 
-use super::{decode_cursor, encode_cursor, parse_id, Services};
+use super::{decode_cursor, encode_cursor, page_limit, parse_id, Services};
 use crate::db;
 use crate::error::Result;
 use app::error::AppError;
 use app::health::{severity, DashboardFilter, DashboardItem, Health, Verdict, SORTS};
 use app::model::{Page, RequestStatus, User};
 
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 200;
 
 pub async fn get(s: &Services, actor: &User, id: &str) -> Result<Health> {
     // Visibility and existence first, with the same answers as the request itself.
@@ -33,10 +31,10 @@ pub async fn dashboard(s: &Services, actor: &User, filter: &DashboardFilter) -> 
         return Err(AppError::field("sort", format!("Cannot sort by {sort}: use {}", SORTS.join(", "))).into());
     }
     let offset = match non_empty(&filter.cursor) {
-        Some(c) => usize::try_from(decode_cursor(&c)?).map_err(|_| AppError::field("cursor", "This cursor is not one Berth gave out"))?,
+        Some(c) => decode_cursor(&c)? as usize,
         None => 0,
     };
-    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as usize;
+    let limit = page_limit(filter.limit)? as usize;
     let (environment, team, q) = (non_empty(&filter.environment), non_empty(&filter.team), non_empty(&filter.q));
     // A requester's dashboard is their team's: another team's holds nothing they may see.
     let team = if actor.role.is_platform() {

@@ -1,7 +1,7 @@
 //! API requests: create, revise, list and read, with the rules that span requests (one
 //! name, path and priority per environment) checked inside the write transaction.
 
-use super::{decode_cursor, encode_cursor, parse_id, Services};
+use super::{decode_cursor, encode_cursor, page_limit, parse_id, Services};
 use crate::db::{self, audit, requests::RequestRecord, Tx};
 use crate::error::Result;
 use app::error::AppError;
@@ -10,8 +10,6 @@ use app::stacks;
 use app::validation::{room, secret_name, validate_request};
 use serde_json::json;
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 200;
 
 /// Requesters see their team's requests; approvers and admins see all.
 pub fn visible(actor: &User, team: &str) -> bool {
@@ -350,7 +348,7 @@ pub async fn list(s: &Services, actor: &User, filter: &RequestFilter) -> Result<
             return Err(AppError::field("status", format!("Unknown status {status}")).into());
         }
     }
-    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = page_limit(filter.limit)?;
     let requested_team = non_empty(&filter.team);
     // A requester's list is their team's: another team's holds nothing they may see.
     let team = if actor.role.is_platform() {

@@ -11,7 +11,7 @@ use app::error::AppError;
 use app::model::*;
 use serde_json::json;
 
-const TEXT_MAX: usize = 4000;
+use app::validation::NOTE_MAX as TEXT_MAX;
 
 fn text(field: &str, label: &str, value: &str) -> Result<String, AppError> {
     let value = value.trim();
