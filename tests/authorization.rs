@@ -171,6 +171,8 @@ fn fn_rows() -> Vec<(&'static str, &'static str, [Expect; 5])> {
         // Wrong credentials: 401 for everyone, whoever asks.
         ("sign_in", "username=somebody&password=wrong", [Unauthorized; 5]),
         ("sign_out", "", EVERYONE),
+        // How to sign in is for everyone to know, signed in or not.
+        ("sign_in_options", "", EVERYONE),
     ]
 }
 

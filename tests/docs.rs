@@ -30,7 +30,7 @@ fn every_setting_is_in_the_readme() {
     let mut missing = Vec::new();
     let settings = fields(&config, "Config");
     assert!(settings.len() >= 15 && settings.contains(&"deploy_poll_ms".to_string()), "{settings:?}");
-    for field in settings.iter().chain(fields(&config, "DefaultEnvironment").iter()) {
+    for field in settings.iter().chain(fields(&config, "DefaultEnvironment").iter()).chain(fields(&config, "Oidc").iter()) {
         // Tables of the file are written as they appear in TOML.
         let named = [format!("`{field}`"), format!("`[{field}]`"), format!("`[[{field}]]`")];
         if !named.iter().any(|n| readme.contains(n.as_str())) {

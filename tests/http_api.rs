@@ -808,6 +808,13 @@ async fn the_openapi_document_states_the_rules_and_the_server_holds_to_them() {
         assert_eq!(links[target]["parameters"]["id"], "$response.body#/id", "{target} in {links}");
     }
     assert_eq!(doc["paths"]["/api/v1/users"]["post"]["responses"]["201"]["links"]["update_user"]["operationId"], "update_user");
+    // Each error answer's problem exactly: a 422 always lists the fields.
+    let problem = |path: &str, method: &str, status: &str| doc["paths"][path][method]["responses"][status]["content"]["application/problem+json"]["schema"].clone();
+    let invalid = problem("/api/v1/requests", "post", "422");
+    assert_eq!((invalid["required"].clone(), invalid["properties"]["status"]["const"].clone()), (json!(["errors"]), json!(422)), "{invalid}");
+    let missing = problem("/api/v1/requests/{id}", "get", "404");
+    assert_eq!(missing["properties"]["type"]["const"], "urn:berth:problem:not-found", "{missing}");
+    assert!(doc["paths"]["/api/v1/session"]["post"]["responses"]["429"]["headers"]["Retry-After"].is_object());
 
     // Out of range is refused with the parameter named, on every list.
     for path in ["/api/v1/requests?limit=201", "/api/v1/requests?limit=0", "/api/v1/audit?limit=2147483648", "/api/v1/dashboard?limit=500", "/api/v1/audit/export?limit=lots"] {

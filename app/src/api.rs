@@ -55,9 +55,15 @@ pub async fn sign_in(username: String, password: String, next: Option<String>) -
 #[server(prefix = "/_fn", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     let (backend, parts) = context()?;
-    backend.sign_out(&parts).await?;
-    leptos_axum::redirect("/login");
+    let then = backend.sign_out(&parts).await?;
+    leptos_axum::redirect(then.as_deref().unwrap_or("/login"));
     Ok(())
+}
+
+#[server(prefix = "/_fn", endpoint = "sign_in_options")]
+pub async fn sign_in_options() -> Result<SignInOptions, AppError> {
+    let (backend, _) = context()?;
+    Ok(backend.sign_in_options())
 }
 
 #[server(prefix = "/_fn", endpoint = "list_environments")]

@@ -12,7 +12,11 @@ pub trait Backend: Send + Sync + 'static {
     /// The signed-in user of this request (session cookie or API token), if any.
     async fn authenticate(&self, parts: &Parts) -> Result<Option<User>, AppError>;
     async fn sign_in(&self, parts: &Parts, username: &str, password: &str) -> Result<User, AppError>;
-    async fn sign_out(&self, parts: &Parts) -> Result<(), AppError>;
+    /// Ends the session; where the browser goes next when the provider that signed it in
+    /// has a sign-out of its own.
+    async fn sign_out(&self, parts: &Parts) -> Result<Option<String>, AppError>;
+    /// How people sign in here: the single sign-on button, and whether passwords work.
+    fn sign_in_options(&self) -> SignInOptions;
 
     async fn list_users(&self, actor: &User) -> Result<Vec<User>, AppError>;
     async fn create_user(&self, actor: &User, new: NewUser) -> Result<User, AppError>;

@@ -79,6 +79,15 @@ pub struct UserPatch {
     pub display_name: Option<String>,
 }
 
+/// How people sign in: through the configured single sign-on provider (its button's
+/// words), with a password, or both.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOptions {
+    pub single_sign_on: Option<String>,
+    /// False when only the break-glass admin may use a password.
+    pub passwords_for_everyone: bool,
+}
+
 /// Parameters of an environment's cluster stack, named as in the template.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]

@@ -742,7 +742,7 @@ pub fn password(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn display_name(value: &str) -> Result<(), String> {
+pub fn display_name(value: &str) -> Result<(), String> {
     required("Display name", value)?;
     if value.chars().count() > DISPLAY_NAME_MAX {
         return Err(format!("Display name must be at most {DISPLAY_NAME_MAX} characters"));

@@ -94,6 +94,9 @@ pub struct Config {
     pub token_default_days: u32,
     /// The longest lifetime a token may be given, in days.
     pub token_max_days: u32,
+    /// Single sign-on through an OpenID Connect provider (`[oidc]`); absent: local
+    /// accounts only.
+    pub oidc: Option<Oidc>,
     /// The AWS region Berth's clients work in (from `AWS_REGION`, the profile, or
     /// us-east-1); every environment must be in it. Not a setting of its own.
     #[serde(skip)]
@@ -106,6 +109,77 @@ pub struct Webhook {
     pub url: String,
     /// The key of the `X-Berth-Signature` HMAC, shared with the receiver.
     pub secret: String,
+}
+
+/// Sign-in through an OpenID Connect provider (authorization code flow with PKCE), and how
+/// its claims map to Berth's roles and teams.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Oidc {
+    /// The provider's issuer; its settings are read from
+    /// `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client's secret, or a file holding it; neither for a public client (PKCE only).
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Berth's URL as browsers reach it: the provider sends them back to
+    /// `<public_url>/auth/oidc/callback`.
+    pub public_url: String,
+    /// The words of the sign-in page's button.
+    pub button: String,
+    pub scopes: Vec<String>,
+    /// The claim that becomes the username (then `email`, then `sub`, if it is missing).
+    pub username_claim: String,
+    /// The claim listing the user's groups.
+    pub groups_claim: String,
+    /// Members of any of these groups are admins; of these, approvers; everyone else is a
+    /// requester. Decided again at every sign-in.
+    pub admin_groups: Vec<String>,
+    pub approver_groups: Vec<String>,
+    /// The team: this claim when it is set, else the first group starting with
+    /// `team_group_prefix` (without it), else `default_team`.
+    pub team_claim: Option<String>,
+    pub team_group_prefix: String,
+    pub default_team: Option<String>,
+    /// When set, only members of one of these groups may sign in; an account whose owner
+    /// has left them is disabled at its next sign-in.
+    pub required_groups: Vec<String>,
+    /// Whether passwords still sign in: everyone's, or only the break-glass admin's.
+    pub local_accounts: LocalAccounts,
+    pub break_glass_admin: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalAccounts {
+    #[default]
+    On,
+    BreakGlassOnly,
+}
+
+impl Default for Oidc {
+    fn default() -> Self {
+        Oidc {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            client_secret_file: None,
+            public_url: String::new(),
+            button: "Sign in with single sign-on".into(),
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            admin_groups: Vec::new(),
+            approver_groups: Vec::new(),
+            team_claim: None,
+            team_group_prefix: "team-".into(),
+            default_team: None,
+            required_groups: Vec::new(),
+            local_accounts: LocalAccounts::On,
+            break_glass_admin: "admin".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -155,6 +229,7 @@ impl Default for Config {
             exports_per_user: 2,
             token_default_days: 90,
             token_max_days: 365,
+            oidc: None,
             aws_region: "us-east-1".into(),
         }
     }

@@ -15,6 +15,8 @@ pub enum Error {
     Hash(String),
     #[error("stored data cannot be read: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod localaws;
 pub mod moto;
+pub mod oidc;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};

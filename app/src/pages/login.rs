@@ -1,4 +1,5 @@
-use crate::api::SignIn;
+use crate::api::{sign_in_options, SignIn};
+use crate::components::href_with;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -7,10 +8,20 @@ pub fn LoginPage() -> impl IntoView {
     let action = expect_context::<ServerAction<SignIn>>();
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
-    let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string());
+    // Single sign-on sends its failures back here, in words of Berth's.
+    let sso_error = move || query.read().get("error").filter(|e| !e.is_empty());
+    let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string()).or_else(sso_error);
+    let options = Resource::new(|| (), |_| sign_in_options());
+    let start = move || href_with("/auth/oidc/start", &[("next", Some(next()).filter(|n| !n.is_empty()))]);
     view! {
         <section class="auth">
             <h1>"Sign in to Berth"</h1>
+            <Suspense fallback=|| ()>
+                {move || options.get().and_then(Result::ok).and_then(|o| o.single_sign_on.map(|button| (button, o.passwords_for_everyone))).map(|(button, passwords)| view! {
+                    <p><a class="button sso" href=start>{button}</a></p>
+                    <p class="muted">{if passwords { "Or sign in with a Berth password:" } else { "Passwords are for the break-glass admin only:" }}</p>
+                })}
+            </Suspense>
             <ActionForm action=action>
                 <input type="hidden" name="next" value=next/>
                 <label>

@@ -16,6 +16,8 @@ pub struct UserRow {
     pub created_at: String,
     /// Bumped when the password, role or team changes or the account is disabled.
     pub credentials_version: i64,
+    /// `<issuer> <subject>` of an account made by single sign-on; `None` for a local one.
+    pub oidc_subject: Option<String>,
 }
 
 impl UserRow {
@@ -34,13 +36,22 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, username, display_name, password_hash, role, team, disabled, created_at, credentials_version";
+const COLUMNS: &str = "id, username, display_name, password_hash, role, team, disabled, created_at, credentials_version, oidc_subject";
 
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
         .bind(username)
         .fetch_optional(db)
         .await
+}
+
+pub async fn find_by_oidc_subject(tx: &mut Tx, subject: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE oidc_subject = ?")).bind(subject).fetch_optional(&mut **tx).await
+}
+
+/// Ties an account to the provider's subject (at its first single sign-on).
+pub async fn set_oidc_subject(tx: &mut Tx, id: i64, subject: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET oidc_subject = ? WHERE id = ?").bind(subject).bind(id).execute(&mut **tx).await.map(|_| ())
 }
 
 pub async fn find_by_id(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<UserRow>, sqlx::Error> {

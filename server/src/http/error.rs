@@ -53,13 +53,19 @@ pub fn status_of(error: &AppError) -> StatusCode {
     }
 }
 
+/// A status's `title` and `type` in a problem: its reason, and `urn:berth:problem:` with it.
+pub fn problem_names(status: StatusCode) -> (&'static str, String) {
+    let title = status.canonical_reason().unwrap_or("Error");
+    (title, format!("urn:berth:problem:{}", title.to_lowercase().replace(' ', "-")))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(&self.0);
-        let title = status.canonical_reason().unwrap_or("Error");
+        let (title, kind) = problem_names(status);
         let errors = self.0.field_errors();
         let body = Problem {
-            kind: format!("urn:berth:problem:{}", title.to_lowercase().replace(' ', "-")),
+            kind,
             title: title.to_string(),
             status: status.as_u16(),
             detail: self.0.to_string(),

@@ -16,6 +16,7 @@ pub mod environments;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod probes;
@@ -106,6 +107,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(probes::router())
+        .merge(oidc::router())
         .merge(pages::router(&state))
         // Per route template, so only routed requests (route_layer sees the matched path).
         .route_layer(axum::middleware::from_fn(crate::metrics::http))

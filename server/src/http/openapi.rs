@@ -126,7 +126,41 @@ pub fn document(config: &Config) -> Value {
     rules::apply(&mut doc, &field_rules);
     rules::require(&mut doc, app::field_rules::REQUIRED);
     links::apply(&mut doc);
+    problems(&mut doc);
     doc
+}
+
+/// Each error answer's exact problem: its status, title and type, `errors` always there
+/// for a 422 (one entry per field), and `Retry-After` on a 429.
+fn problems(doc: &mut Value) {
+    let problem = Value::String("#/components/schemas/Problem".into());
+    for item in doc["paths"].as_object_mut().into_iter().flat_map(|p| p.values_mut()) {
+        for op in item.as_object_mut().into_iter().flat_map(|i| i.values_mut()) {
+            for (code, response) in op["responses"].as_object_mut().into_iter().flatten() {
+                let Some(status) = code.parse::<u16>().ok().and_then(|c| axum::http::StatusCode::from_u16(c).ok()) else { continue };
+                let Some(schema) = response.pointer_mut("/content/application~1problem+json/schema") else { continue };
+                if schema.get("$ref") != Some(&problem) {
+                    continue;
+                }
+                let (title, kind) = super::error::problem_names(status);
+                let mut exact = serde_json::json!({
+                    "allOf": [{"$ref": problem}],
+                    "properties": {"status": {"const": status.as_u16()}, "title": {"const": title}, "type": {"const": kind}},
+                });
+                if status == axum::http::StatusCode::UNPROCESSABLE_ENTITY {
+                    exact["required"] = serde_json::json!(["errors"]);
+                    exact["properties"]["errors"] = serde_json::json!({"type": "array", "minItems": 1});
+                }
+                *schema = exact;
+                if status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+                    response["headers"]["Retry-After"] = serde_json::json!({
+                        "description": "Seconds to wait before trying again",
+                        "schema": {"type": "integer", "minimum": 0}
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// Rules the configuration decides: the one region Berth deploys in, a token's longest life.

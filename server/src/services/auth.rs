@@ -12,10 +12,10 @@ use http::request::Parts;
 use serde_json::json;
 use tower_sessions::Session;
 
-const USER_ID_KEY: &str = "user_id";
+pub const USER_ID_KEY: &str = "user_id";
 /// The user's credentials version at sign-in: a later password, role or team change (or
 /// disabling) bumps it and so ends the session.
-const VERSION_KEY: &str = "credentials_version";
+pub const VERSION_KEY: &str = "credentials_version";
 /// The minute of the session's last request: writing it once a minute saves the session,
 /// which moves its idle expiry on; reads alone would not.
 const SEEN_KEY: &str = "seen_minute";
@@ -171,6 +171,12 @@ fn bounded(username: &str) -> String {
 /// does not lock its owner out elsewhere.
 pub async fn sign_in(s: &Services, parts: &Parts, username: &str, password: &str) -> Result<User> {
     let username = username.trim();
+    // With single sign-on, passwords may be kept for the break-glass admin alone.
+    if let Some(sso) = s.sso.as_ref().filter(|sso| !sso.passwords_for_everyone()) {
+        if !username.eq_ignore_ascii_case(sso.break_glass_admin()) {
+            return Err(AppError::Forbidden(format!("Passwords are turned off here: use \"{}\"", sso.button())).into());
+        }
+    }
     let shown = bounded(username);
     // Nothing longer than Berth accepts is ever a real account or password (PASSWORD_MAX
     // characters are at most four bytes each; passwords set before it counted characters
@@ -233,9 +239,12 @@ pub async fn sign_in(s: &Services, parts: &Parts, username: &str, password: &str
     Ok(row.into_user())
 }
 
-pub async fn sign_out(_s: &Services, parts: &Parts) -> Result<()> {
+/// Ends the session. One signed in through the provider also ends there: the provider's
+/// sign-out, when it has one, is where the browser goes next.
+pub async fn sign_out(s: &Services, parts: &Parts) -> Result<Option<String>> {
+    let id_token = super::oidc::id_token(parts).await?;
     session(parts)?.flush().await?;
-    Ok(())
+    super::oidc::end_session_url(s, id_token).await
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod deployments;
 pub mod environments;
 pub mod health;
 pub mod limits;
+pub mod oidc;
 pub mod paths;
 pub mod requests;
 pub mod review;
@@ -57,6 +58,8 @@ pub struct Services {
     /// Open event streams and running audit exports, per user.
     pub streams: Arc<limits::Slots>,
     pub exports: Arc<limits::Slots>,
+    /// The single sign-on provider, when one is configured.
+    pub sso: Option<oidc::Sso>,
 }
 
 impl Services {
@@ -78,6 +81,10 @@ impl Services {
         let window = std::time::Duration::from_secs(config.signin_window_seconds.max(1));
         let signin_by_user = throttle::Throttle::new(config.signin_max_failures, window);
         let signin_by_address = throttle::Throttle::new(config.signin_max_failures_per_address, window);
+        let sso = match &config.oidc {
+            Some(oidc) => Some(oidc::Sso::new(oidc, config.addr).map_err(crate::error::Error::Config)?),
+            None => None,
+        };
         let streams = limits::Slots::new("stream", config.streams_per_user as usize);
         let exports = limits::Slots::new("export", config.exports_per_user as usize);
         Ok(Arc::new(Services {
@@ -95,6 +102,7 @@ impl Services {
             hashing: tokio::sync::Semaphore::new(HASHES_AT_ONCE),
             streams,
             exports,
+            sso,
         }))
     }
 }
@@ -111,8 +119,14 @@ impl Backend for Services {
     async fn sign_in(&self, parts: &Parts, username: &str, password: &str) -> Result<User, AppError> {
         ok(auth::sign_in(self, parts, username, password).await)
     }
-    async fn sign_out(&self, parts: &Parts) -> Result<(), AppError> {
+    async fn sign_out(&self, parts: &Parts) -> Result<Option<String>, AppError> {
         ok(auth::sign_out(self, parts).await)
+    }
+    fn sign_in_options(&self) -> SignInOptions {
+        SignInOptions {
+            single_sign_on: self.sso.as_ref().map(|sso| sso.button().to_string()),
+            passwords_for_everyone: self.sso.as_ref().is_none_or(|sso| sso.passwords_for_everyone()),
+        }
     }
     async fn list_users(&self, actor: &User) -> Result<Vec<User>, AppError> {
         ok(users::list(self, actor).await)
