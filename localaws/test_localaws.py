@@ -228,6 +228,19 @@ class LocalAwsTest(unittest.TestCase):
         self.assertEqual({(t["Target"]["Id"], t["Target"]["Port"]) for t in health}, expected)
         self.assertEqual({t["TargetHealth"]["State"] for t in health}, {"healthy"})
 
+    def test_a_service_answers_its_deployment_configuration(self):
+        self.deploy_service("configured", desired=1)
+        configuration = self.service("configured")["deploymentConfiguration"]
+        self.assertEqual(configuration, {"maximumPercent": 200, "minimumHealthyPercent": 50,
+                                         "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+        definition = self.service("configured")["taskDefinition"]
+        self.ecs.create_service(cluster=self.cluster, serviceName="configured-api", taskDefinition=definition,
+                                desiredCount=0, deploymentConfiguration={
+                                    "deploymentCircuitBreaker": {"enable": True, "rollback": False}})
+        answered = self.service("configured-api")["deploymentConfiguration"]
+        self.assertEqual(answered["deploymentCircuitBreaker"], {"enable": True, "rollback": False})
+        self.ecs.delete_service(cluster=self.cluster, service="configured-api")
+
     def test_stopped_task_keeps_reason_and_exit_code_and_is_replaced(self):
         self.deploy_service("payments")
         self.steady("payments")
