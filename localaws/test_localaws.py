@@ -56,8 +56,11 @@ def eventually(check, timeout=10.0, every=0.1):
         time.sleep(every)
 
 
-class LocalAwsTest(unittest.TestCase):
+class LocalAwsCase(unittest.TestCase):
+    """A started localaws with Berth's cluster stack, and helpers (no tests of its own, so
+    other test modules can build on it)."""
     process = None
+    log_name = "localaws-test.log"
 
     @classmethod
     def setUpClass(cls):
@@ -65,7 +68,7 @@ class LocalAwsTest(unittest.TestCase):
         cls.url = f"http://127.0.0.1:{cls.port}"
         # One log per run, kept after it for a failing test's story.
         os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
-        cls.log = os.path.join(ROOT, "target", "localaws-test.log")
+        cls.log = os.path.join(ROOT, "target", cls.log_name)
         open(cls.log, "w").close()
         with open(cls.log, "ab") as errors:  # a crash's traceback lands in the log too
             cls.process = subprocess.Popen(
@@ -153,6 +156,9 @@ class LocalAwsTest(unittest.TestCase):
 
     def targets(self, group):
         return self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+
+
+class LocalAwsTest(LocalAwsCase):
 
     # -- the proxy
 
