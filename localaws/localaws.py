@@ -13,12 +13,15 @@ in front of moto as an HTTP proxy on one loopback port and
   * rewrites moto's answers to the few read calls moto gets wrong (ECS DescribeServices,
     DescribeTasks, ListTasks; ELBv2 DescribeTargetHealth) from the scheduler's state;
   * offers a control API under /_localaws/ to stop tasks, set task and target health, pause
-    the scheduler and inject faults (throttling, server errors, lost responses, delays).
+    the scheduler and inject faults (throttling, server errors, lost responses, delays); and
+    to make stack operations take time and fail with CloudFormation's rollbacks (in moto:
+    stack_lifecycle.py).
 
 Clients point AWS_ENDPOINT_URL at the proxy exactly as they would at moto. Only the Python
 standard library and boto3 are used.
 
     .venv/bin/python localaws/localaws.py --port 5055 [--moto-url URL] [--tick-ms 500] [--log FILE]
+                                          [--stack-step-ms 0]
 """
 
 import os
@@ -42,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -1149,6 +1153,7 @@ class Context:
     def __init__(self, state, moto, scheduler, faults, moto_url):
         self.state, self.moto, self.scheduler, self.faults = state, moto, scheduler, faults
         self.moto_url = moto_url
+        self.stack_step_ms = 0  # --stack-step-ms
         parsed = urllib.parse.urlsplit(moto_url)
         self.moto_host, self.moto_port = parsed.hostname, parsed.port or 80
 
@@ -1354,6 +1359,32 @@ def control_scheduler(ctx, request):
     return 200, {"paused": paused}
 
 
+def control_stacks(ctx, request):
+    """Stack timing and failures live in moto (stack_lifecycle.py): passed on to it. Without
+    step_ms, the step is --stack-step-ms's."""
+    if "step_ms" not in request:
+        request = dict(request, step_ms=ctx.stack_step_ms)
+    return moto_stacks(ctx.moto_url, request)
+
+
+def control_get_stacks(ctx, request):
+    return moto_stacks(ctx.moto_url, None)
+
+
+def moto_stacks(moto_url: str, settings: Optional[dict]) -> tuple:
+    data = None if settings is None else json.dumps(settings).encode()
+    request = urllib.request.Request(f"{moto_url}/moto-api/localaws/stacks", data=data,
+                                     method="GET" if data is None else "POST",
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return 501, {"error": "this moto has no stack lifecycle (it was not started through patched_moto.py)"}
+        return error.code, json.load(error)
+
+
 def control_faults(ctx, request):
     ctx.faults.configure(request)
     return 200, {"faults": request}
@@ -1375,6 +1406,8 @@ CONTROL_ROUTES = {
     ("POST", "/_localaws/targets/health"): control_target_health,
     ("POST", "/_localaws/scheduler"): control_scheduler,
     ("POST", "/_localaws/faults"): control_faults,
+    ("GET", "/_localaws/stacks"): control_get_stacks,
+    ("POST", "/_localaws/stacks"): control_stacks,
     ("GET", "/_localaws/stats"): control_stats,
     ("POST", "/_localaws/stats/reset"): control_reset_stats,
 }
@@ -1389,6 +1422,9 @@ def parse_args(argv):
     parser.add_argument("--port", type=int, required=True, help="loopback port of the proxy")
     parser.add_argument("--moto-url", help="use this running moto server instead of starting one")
     parser.add_argument("--tick-ms", type=int, default=500, help="scheduler period (default 500)")
+    parser.add_argument("--stack-step-ms", type=int, default=0,
+                        help="time each stack resource takes to create, update or delete (default 0: "
+                             "stack operations complete at once, as moto's do)")
     parser.add_argument("--log", help="append localaws's log to this file (default: standard error)")
     parser.add_argument("--moto-log", help="append the started moto_server's output to this file")
     parser.add_argument("--verbose", action="store_true", help="log every proxied request")
@@ -1416,9 +1452,14 @@ def main(argv=None) -> int:
     try:
         wait_for_moto(moto_url, moto_process)
         freeze_task_states(moto_url)
+        if args.stack_step_ms:
+            status, answer = moto_stacks(moto_url, {"step_ms": args.stack_step_ms})
+            if status != 200:
+                raise SystemExit(f"--stack-step-ms: {answer.get('error')}")
         state, moto, faults = State(), MotoClients(moto_url), Faults()
         scheduler = Scheduler(state, moto, args.tick_ms / 1000)
         Proxy.ctx = Context(state, moto, scheduler, faults, moto_url)
+        Proxy.ctx.stack_step_ms = args.stack_step_ms
         server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Proxy)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="proxy", daemon=True).start()

@@ -35,6 +35,9 @@ is moto's own create path applied to update.
 10. An ECS service keeps the `DeploymentConfiguration` it was given (template or CreateService)
     and DescribeServices answers it, as ECS does (moto dropped it, so the deployment circuit
     breaker of a service could not be read).
+11. Opt-in (stack_lifecycle.py): stack operations that take time and fail as on AWS, set
+    through `/moto-api/localaws/stacks` (localaws's `/_localaws/stacks`). Without that
+    setting, moto's synchronous stacks are unchanged.
 Everything else is stock moto.
 """
 
@@ -457,6 +460,11 @@ def create_service_response(self):
 
 
 ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
+
+# Last: it wraps the CloudFormation methods as patched above.
+import stack_lifecycle  # noqa: E402 (localaws's directory is this script's, so first on sys.path)
+
+stack_lifecycle.install()
 
 
 if __name__ == "__main__":
