@@ -1,5 +1,6 @@
 """Tests of localaws failing like AWS: stack operations that take time and fail (rollbacks,
-UPDATE_ROLLBACK_FAILED, DELETE_FAILED).
+UPDATE_ROLLBACK_FAILED, DELETE_FAILED) and ECS tasks that cannot start, exit or fail their
+health checks (stop codes, service events, the deployment circuit breaker).
 
 Everything here is opt-in through the control API; each test turns what it set off again.
 Run from the repository root:
@@ -23,6 +24,7 @@ class FailureTest(LocalAwsCase):
     def tearDown(self):
         super().tearDown()
         self.control("/_localaws/stacks", {})
+        self.control("/_localaws/tasks/failures", {"rules": [{"image": "*:does-not-exist", "failure": "pull"}]})
 
     # -- helpers
 
@@ -59,6 +61,12 @@ class FailureTest(LocalAwsCase):
     def resources(self, name):
         answer = self.cfn.describe_stack_resources(StackName=name)["StackResources"]
         return {r["LogicalResourceId"]: r["ResourceStatus"] for r in answer}
+
+    def stopped_tasks(self, name):
+        return self.tasks(name, "STOPPED")
+
+    def messages(self, name):
+        return [e["message"] for e in self.service(name)["events"]]
 
     def assert_sequence(self, events, expected):
         """`expected` appears in `events` in this order (other events may come between)."""
@@ -315,14 +323,137 @@ class FailureTest(LocalAwsCase):
                          group)
         eventually(lambda: not self.tasks("sticky"))
 
+    # -- ECS tasks that fail
+
+    def test_an_image_that_does_not_exist_cannot_be_pulled(self):
+        self.deploy_service("nopull", desired=1, image="nginx:does-not-exist")
+        # The circuit breaker of the first deployment: nothing to roll back to, so it stops.
+        service = eventually(lambda: (s := self.service("nopull"))["deployments"][0]["rolloutState"] == "FAILED" and s)
+        deployment = service["deployments"][0]
+        self.assertEqual(deployment["rolloutStateReason"], "ECS deployment circuit breaker: tasks failed to start.")
+        self.assertGreaterEqual(deployment["failedTasks"], 3)
+        self.assertEqual((service["runningCount"], service["pendingCount"]), (0, 0))
+        messages = self.messages("nopull")
+        self.assertIn(f"(service nopull) (deployment {deployment['id']}) deployment failed: tasks failed to start.",
+                      messages)
+        self.assertEqual(sum("has started 1 tasks" in m for m in messages), deployment["failedTasks"])
+        stopped = self.stopped_tasks("nopull")
+        self.assertEqual(len(stopped), deployment["failedTasks"])
+        task = stopped[0]
+        reason = ("CannotPullContainerError: Error response from daemon: manifest for nginx:does-not-exist not found: "
+                  "manifest unknown: manifest unknown")
+        self.assertEqual((task["lastStatus"], task["desiredStatus"], task["stopCode"], task["stoppedReason"]),
+                         ("STOPPED", "STOPPED", "TaskFailedToStart", reason))
+        self.assertNotIn("startedAt", task)
+        self.assertEqual(task["containers"][0]["reason"], reason)
+        self.assertNotIn("exitCode", task["containers"][0])
+        self.assertEqual(task["startedBy"], deployment["id"])
+        # A failed deployment starts no more tasks.
+        time.sleep(0.5)
+        self.assertEqual(len(self.stopped_tasks("nopull")), len(stopped))
+        self.assertEqual(self.tasks("nopull"), [])
+
+    def test_an_essential_container_that_exits_is_replaced(self):
+        self.control("/_localaws/tasks/failures", {"rules": [
+            {"image": "*/crasher:*", "failure": "exit", "exit_code": 3, "after_ms": 200, "times": 1}]})
+        self.deploy_service("crasher", desired=1, image="example.com/crasher:1")
+        stopped = eventually(lambda: self.stopped_tasks("crasher"))
+        task = stopped[0]
+        self.assertEqual((task["stopCode"], task["stoppedReason"]),
+                         ("EssentialContainerExited", "Essential container in task exited"))
+        self.assertEqual(task["containers"][0]["exitCode"], 3)
+        self.assertNotIn("reason", task["containers"][0])
+        self.assertLessEqual(task["startedAt"], task["stoppedAt"])
+        self.assertGreaterEqual((task["stoppedAt"] - task["startedAt"]).total_seconds(), 0.2)
+        service = self.steady("crasher", desired=1)
+        self.assertEqual(sum("has started 1 tasks" in m for m in self.messages("crasher")), 2)
+        self.assertEqual(service["deployments"][0]["failedTasks"], 1)
+        rules = self.control_get("/_localaws/tasks/failures")["rules"]
+        self.assertEqual(rules[0]["matched"], 1)
+
+    def test_a_failing_container_health_check_gets_the_task_replaced(self):
+        self.control("/_localaws/tasks/failures", {"rules": [
+            {"image": "*:sick", "failure": "unhealthy", "after_ms": 100, "times": 1}]})
+        self.deploy_service("sick", desired=1, image="nginx:sick")
+        unhealthy = eventually(lambda: (t := self.tasks("sick")) and t[0]["healthStatus"] == "UNHEALTHY" and t[0])
+        self.assertEqual(unhealthy["containers"][0]["healthStatus"], "UNHEALTHY")
+        self.assertEqual(unhealthy["lastStatus"], "RUNNING")
+        stopped = eventually(lambda: self.stopped_tasks("sick"))[0]
+        self.assertEqual(stopped["taskArn"], unhealthy["taskArn"])
+        self.assertEqual((stopped["stopCode"], stopped["stoppedReason"]),
+                         ("ServiceSchedulerInitiated", "Task failed container health checks"))
+        self.assertEqual(stopped["containers"][0]["exitCode"], 137)
+        self.steady("sick", desired=1)
+        task_id = unhealthy["taskArn"].rsplit("/", 1)[-1]
+        messages = list(reversed(self.messages("sick")))
+        failed = messages.index(f"(service sick) (task {task_id}) failed container health checks.")
+        self.assertIn(f"(service sick) has stopped 1 running tasks: (task {task_id}).", messages[failed:])
+        replaced = [m for m in messages[failed:] if m.startswith("(service sick) has started 1 tasks")]
+        self.assertTrue(replaced and replaced[0].endswith(" Amazon ECS replaced 1 tasks due to an unhealthy status."),
+                        messages)
+
+    def test_the_circuit_breaker_rolls_a_failed_deployment_back(self):
+        stack = self.deploy_service("breaker", desired=2)
+        old = self.steady("breaker", desired=2)
+        old_deployment, old_definition = old["deployments"][0]["id"], old["taskDefinition"]
+        old_tasks = {t["taskArn"] for t in self.tasks("breaker")}
+        self.update_through_change_set(stack, "breaker", "nginx:does-not-exist", desired=2)
+        failed = eventually(lambda: (s := self.service("breaker"))["deployments"][0]["id"] == old_deployment
+                            and len(s["deployments"]) == 2 and s)
+        primary, active = failed["deployments"]
+        self.assertEqual((primary["status"], primary["rolloutState"], primary["taskDefinition"]),
+                         ("PRIMARY", "IN_PROGRESS", old_definition))
+        self.assertEqual(primary["rolloutStateReason"],
+                         f"ECS deployment circuit breaker: rolling back to deploymentId {old_deployment}.")
+        self.assertEqual((active["status"], active["rolloutState"]), ("ACTIVE", "FAILED"))
+        self.assertEqual(active["rolloutStateReason"], "ECS deployment circuit breaker: tasks failed to start.")
+        self.assertGreaterEqual(active["failedTasks"], 3, "threshold: at least 3")
+        self.assertEqual(failed["taskDefinition"], old_definition)
+        done = self.steady("breaker", desired=2)
+        self.assertEqual(done["deployments"][0]["id"], old_deployment)
+        self.assertEqual(done["deployments"][0]["rolloutStateReason"], f"ECS deployment {old_deployment} completed.")
+        self.assertEqual({t["taskArn"] for t in self.tasks("breaker")}, old_tasks, "the old tasks kept running")
+        messages = list(reversed(self.messages("breaker")))
+        self.assert_sequence([(m,) for m in messages], [
+            (f"(service breaker) (deployment {active['id']}) deployment failed: tasks failed to start.",),
+            (f"(service breaker) rolling back to deployment {old_deployment}.",),
+            (f"(service breaker) (deployment {old_deployment}) deployment completed.",),
+            ("(service breaker) has reached a steady state.",)])
+        stopped = self.stopped_tasks("breaker")
+        self.assertEqual({t["stopCode"] for t in stopped}, {"TaskFailedToStart"})
+        self.assertEqual({t["startedBy"] for t in stopped}, {active["id"]})
+
+    def test_without_a_circuit_breaker_ecs_keeps_trying(self):
+        """A service created through the ECS API without deploymentConfiguration."""
+        definition = self.ecs.register_task_definition(family="trying", containerDefinitions=[
+            {"name": "trying", "image": "nginx:does-not-exist", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
+        self.ecs.create_service(cluster=self.cluster, serviceName="trying", taskDefinition=definition, desiredCount=1)
+        eventually(lambda: any("is unable to consistently start tasks successfully. For more information, see the "
+                               "Troubleshooting section of the Amazon ECS Developer Guide." in m
+                               for m in self.messages("trying")))
+        service = self.service("trying")
+        self.assertEqual(service["deployments"][0]["rolloutState"], "IN_PROGRESS")
+        self.assertGreaterEqual(service["deployments"][0]["failedTasks"], 3)
+        self.ecs.update_service(cluster=self.cluster, service="trying", desiredCount=0)
+        self.ecs.delete_service(cluster=self.cluster, service="trying")
+
     # -- the control API
+
+    def test_the_default_rule_can_be_replaced(self):
+        self.assertEqual(self.control_get("/_localaws/tasks/failures")["rules"][0]["image"], "*:does-not-exist")
+        self.control("/_localaws/tasks/failures", {"rules": []})
+        self.deploy_service("pulled", desired=1, image="nginx:does-not-exist")
+        self.steady("pulled", desired=1)
 
     def test_the_control_api_rejects_bad_failures(self):
         for path, body in [
                 ("/_localaws/stacks", {"step_ms": -1}),
                 ("/_localaws/stacks", {"failures": [{"stack": "x"}]}),
                 ("/_localaws/stacks", {"failures": [{"logical_id": "X", "operation": "EXPLODE"}]}),
-                ("/_localaws/stacks", {"slow": True})]:
+                ("/_localaws/stacks", {"slow": True}),
+                ("/_localaws/tasks/failures", {"rules": [{"image": "x", "failure": "explode"}]}),
+                ("/_localaws/tasks/failures", {"rules": [{"failure": "pull"}]}),
+                ("/_localaws/tasks/failures", {"image": "x"})]:
             with self.subTest(path=path, body=body):
                 with self.assertRaises(urllib.error.HTTPError) as raised:
                     self.control(path, body)
