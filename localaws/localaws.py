@@ -868,7 +868,7 @@ class Scheduler(threading.Thread):
 
     def settle(self, record: ServiceRecord, desired: int) -> None:
         """Steady state: the primary deployment runs its desired count and nothing else runs."""
-        if record.primary.rolling_back and now() - record.primary.updated_at < 5 * self.tick_seconds:
+        if record.primary.rolling_back and now() - record.primary.updated_at < 10 * self.tick_seconds:
             return  # ECS takes a while to find the rolled-back deployment steady
         tasks = self.live_tasks(record)
         running = [t for t in tasks if t.phase == "RUNNING" and belongs_to(t, record.primary, record)]

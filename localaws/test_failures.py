@@ -111,7 +111,7 @@ class FailureTest(LocalAwsCase):
     def test_a_busy_stack_refuses_updates_and_a_timed_delete_takes_time(self):
         stack = self.deploy_service("busy", desired=1)
         self.steady("busy", desired=1)
-        self.control("/_localaws/stacks", {"step_ms": STEP_MS * 3})
+        self.control("/_localaws/stacks", {"step_ms": STEP_MS * 2})
         self.update_through_change_set(stack, "busy", "nginx:1.28")
         self.assertEqual(self.stack(stack)["StackStatus"], "UPDATE_IN_PROGRESS")
         with self.assertRaises(ClientError) as refused:
@@ -136,14 +136,20 @@ class FailureTest(LocalAwsCase):
             (stack, "UPDATE_COMPLETE", None)])
         self.assertIn("LastUpdatedTime", self.stack(stack))
 
-        self.cfn.delete_stack(StackName=stack)
+        self.cfn.delete_stack(StackName=stack, ClientRequestToken="berth-7-service-delete")
         self.assertEqual(self.stack(stack)["StackStatus"], "DELETE_IN_PROGRESS")
+        self.cfn.delete_stack(StackName=stack)  # again while it is deleted: accepted, nothing more
         stack_id = self.stack(stack)["StackId"]
         eventually(lambda: self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
                    == "DELETE_COMPLETE", timeout=20)
         with self.assertRaises(ClientError) as gone:
             self.cfn.describe_stacks(StackName=stack)
         self.assertIn("does not exist", gone.exception.response["Error"]["Message"])
+        newest = self.cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+        start = next(i for i, e in enumerate(newest) if e["LogicalResourceId"] == stack
+                     and e["ResourceStatus"] == "DELETE_IN_PROGRESS")
+        self.assertEqual({e.get("ClientRequestToken") for e in newest[:start + 1]}, {"berth-7-service-delete"},
+                         "the delete's events carry its token")
         self.assert_sequence(self.events(stack_id), [
             (stack, "DELETE_IN_PROGRESS", "User Initiated"), ("Service", "DELETE_IN_PROGRESS", None),
             ("Service", "DELETE_COMPLETE", None), ("TargetGroup", "DELETE_COMPLETE", None),
@@ -158,7 +164,7 @@ class FailureTest(LocalAwsCase):
         self.control("/_localaws/stacks", {"step_ms": STEP_MS, "failures": [
             {"logical_id": "ListenerRule", "stack": stack, "operation": "CREATE", "reason": reason}]})
         self.deploy_service("doomed-create", desired=1)
-        self.assertEqual(self.stack(stack)["StackStatus"], "CREATE_IN_PROGRESS")
+        self.assertIn(self.stack(stack)["StackStatus"], ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"), "it takes time")
         done = self.status_becomes(stack, "ROLLBACK_COMPLETE")
         self.assertNotIn("Outputs", done)
         events = self.events(stack)
@@ -199,7 +205,7 @@ class FailureTest(LocalAwsCase):
         self.control("/_localaws/stacks", {"step_ms": STEP_MS, "failures": [
             {"logical_id": "Service", "stack": stack, "operation": "UPDATE"}]})
         change_set = self.update_through_change_set(stack, "doomed-update", "nginx:1.28")
-        self.assertEqual(self.stack(stack)["StackStatus"], "UPDATE_IN_PROGRESS")
+        self.assertIn(self.stack(stack)["StackStatus"], ("UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS"))
         done = self.status_becomes(stack, "UPDATE_ROLLBACK_COMPLETE")
         events = self.events(stack)
         failed = next(e for e in events if e[:2] == ("Service", "UPDATE_FAILED"))
@@ -224,6 +230,32 @@ class FailureTest(LocalAwsCase):
         self.control("/_localaws/stacks", {})
         self.update_through_change_set(stack, "doomed-update", "nginx:1.28")
         self.assertEqual(self.stack(stack)["StackStatus"], "UPDATE_COMPLETE")
+
+    def test_update_stack_fails_the_same_way(self):
+        stack = self.deploy_service("direct", desired=1)
+        self.steady("direct", desired=1)
+        self.control("/_localaws/stacks", {"failures": [
+            {"logical_id": "TaskDefinition", "stack": "berth-test-dir*", "operation": "UPDATE", "times": 1}]})
+        self.cfn.update_stack(StackName=stack, UsePreviousTemplate=True, Parameters=self.service_params(
+            "direct", "nginx:1.28"))
+        done = self.stack(stack)
+        self.assertEqual(done["StackStatus"], "UPDATE_ROLLBACK_COMPLETE", "without a step: at once")
+        events = self.events(stack)
+        update = events[max(i for i, e in enumerate(events) if e == (stack, "UPDATE_IN_PROGRESS", "User Initiated")):]
+        self.assertEqual([e[:2] for e in update], [
+            (stack, "UPDATE_IN_PROGRESS"), ("TaskDefinition", "UPDATE_IN_PROGRESS"),
+            ("TaskDefinition", "UPDATE_FAILED"), (stack, "UPDATE_ROLLBACK_IN_PROGRESS"),
+            ("TaskDefinition", "UPDATE_IN_PROGRESS"), ("TaskDefinition", "UPDATE_COMPLETE"),
+            (stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"), (stack, "UPDATE_ROLLBACK_COMPLETE")])
+        self.assertTrue(update[2][2].startswith("Resource handler returned message: "), update[2])
+        self.assertEqual(update[3][2], "The following resource(s) failed to update: [TaskDefinition].")
+        # times: 1. The next update goes through (and the stack's events keep their order).
+        self.cfn.update_stack(StackName=stack, UsePreviousTemplate=True, Parameters=self.service_params(
+            "direct", "nginx:1.28"))
+        self.assertEqual(self.stack(stack)["StackStatus"], "UPDATE_COMPLETE")
+        image = next(p["ParameterValue"] for p in self.stack(stack)["Parameters"] if p["ParameterKey"] == "ImageUrl")
+        self.assertEqual(image, "nginx:1.28")
+        self.assertEqual(self.control_get("/_localaws/stacks")["failures"][0]["fired"], 1)
 
     def test_a_failed_rollback_continues_with_the_resource_skipped(self):
         stack = self.deploy_service("stuck", desired=1)
