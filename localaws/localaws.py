@@ -667,7 +667,8 @@ class Scheduler(threading.Thread):
         if len(current) > desired:
             extras = sorted(current, key=lambda t: (t.phase != "PENDING", -(t.started_at or 0)))
             self.stop(region, record, extras[:len(current) - desired])
-        running = [t for t in self.live_tasks(record) if belongs_to(t, primary, record) and t.phase == "RUNNING"]
+        running = [t for t in self.live_tasks(record) if belongs_to(t, primary, record) and t.phase == "RUNNING"
+                   and t.failure is None]  # a task that is going to fail never passes its health checks
         if old and len(running) >= desired:
             self.stop(region, record, old)  # the new deployment is up: retire the old one
         self.sync_targets(region, record)
@@ -871,7 +872,8 @@ class Scheduler(threading.Thread):
         if record.primary.rolling_back and now() - record.primary.updated_at < 10 * self.tick_seconds:
             return  # ECS takes a while to find the rolled-back deployment steady
         tasks = self.live_tasks(record)
-        running = [t for t in tasks if t.phase == "RUNNING" and belongs_to(t, record.primary, record)]
+        running = [t for t in tasks if t.phase == "RUNNING" and belongs_to(t, record.primary, record)
+                   and t.failure is None]
         steady = len(running) == desired and len(tasks) == desired
         if not steady:
             return

@@ -455,6 +455,24 @@ class FailureTest(LocalAwsCase):
         self.assertEqual({t["stopCode"] for t in stopped}, {"TaskFailedToStart"})
         self.assertEqual({t["startedBy"] for t in stopped}, {active["id"]})
 
+    def test_a_crash_looping_deployment_trips_the_circuit_breaker_too(self):
+        """Tasks that run and then exit never complete a deployment: the old tasks stay, and
+        the failures trip the circuit breaker."""
+        self.control("/_localaws/tasks/failures", {"rules": [
+            {"image": "*/crashloop:2", "failure": "exit", "exit_code": 1, "after_ms": 100}]})
+        stack = self.deploy_service("crashloop", desired=1, image="example.com/crashloop:1")
+        old = self.steady("crashloop", desired=1)
+        old_tasks = {t["taskArn"] for t in self.tasks("crashloop")}
+        self.update_through_change_set(stack, "crashloop", "example.com/crashloop:2")
+        eventually(lambda: any("deployment failed: tasks failed to start." in m for m in self.messages("crashloop")))
+        done = self.steady("crashloop", desired=1)
+        self.assertEqual(done["taskDefinition"], old["taskDefinition"])
+        self.assertEqual({t["taskArn"] for t in self.tasks("crashloop")}, old_tasks)
+        stopped = self.stopped_tasks("crashloop")
+        self.assertGreaterEqual(len(stopped), 3)
+        self.assertEqual({(t["stopCode"], t["containers"][0]["exitCode"]) for t in stopped},
+                         {("EssentialContainerExited", 1)})
+
     def test_without_a_circuit_breaker_ecs_keeps_trying(self):
         """A service created through the ECS API without deploymentConfiguration."""
         definition = self.ecs.register_task_definition(family="trying", containerDefinitions=[
