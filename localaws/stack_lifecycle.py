@@ -460,7 +460,10 @@ def create_stack(self, name, template, parameters, *args, **kwargs):
         if not CONFIG.engaged(name, "CREATE"):
             return ORIGINAL["create_stack"](self, name, template, parameters, *args, **kwargs)
         start = now()
-        template_dict = cfn_models.Stack.parse_template(template) or {}
+        try:
+            template_dict = cfn_models.Stack.parse_template(template) or {}
+        except Exception:  # noqa: BLE001 (moto answers a template it cannot read its own way)
+            return ORIGINAL["create_stack"](self, name, template, parameters, *args, **kwargs)
         logical_ids = list((template_dict.get("Resources") or {}).keys())
         rule = next((r for r in (CONFIG.rule(name, "CREATE", lid) for lid in logical_ids) if r), None)
         recording = Recording(name, rule)
@@ -757,8 +760,11 @@ def update_stack(self, name, template, role_arn, parameters, tags, *args, **kwar
         if not CONFIG.engaged(stack.name, "UPDATE"):
             detach_if_settled(stack)
             return ORIGINAL["update_stack"](self, name, template, role_arn, parameters, tags, *args, **kwargs)
+        try:
+            template_dict = cfn_models.Stack.parse_template(template) or {}
+        except Exception:  # noqa: BLE001 (moto answers a template it cannot read its own way)
+            return ORIGINAL["update_stack"](self, name, template, role_arn, parameters, tags, *args, **kwargs)
         resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
-        template_dict = cfn_models.Stack.parse_template(template) or {}
         return run_update(self, stack, template_dict, resolved,
                           lambda: ORIGINAL["update_stack"](self, name, template, role_arn, parameters, tags, *args, **kwargs))
 
