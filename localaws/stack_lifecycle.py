@@ -211,7 +211,7 @@ class Lifecycle:
         self.token = None
         for logical_id, resource in existing_resources(stack):
             self.resources[logical_id] = ResourceState(
-                logical_id, resource_type(stack, logical_id, resource), resource.physical_resource_id,
+                logical_id, resource_type(stack, logical_id, resource), physical(resource),
                 "CREATE_COMPLETE", None, stack.creation_time.replace(tzinfo=datetime.timezone.utc).timestamp())
 
     @property
@@ -249,7 +249,13 @@ def existing_resources(stack) -> list:
     without creating any (moto's resource map creates a resource when it is looked up)."""
     template = stack.resource_map._resource_json_map
     return [(k, v) for k, v in stack.resource_map._parsed_resources.items()
-            if k in template and v is not None and hasattr(v, "physical_resource_id")]
+            if k in template and v is not None]
+
+
+def physical(resource) -> Optional[str]:
+    """A resource's physical id (some moto resources, such as an ingress rule, have none)."""
+    value = getattr(resource, "physical_resource_id", None)
+    return value if isinstance(value, str) or value is None else str(value)
 
 
 def resource_type(stack, logical_id: str, resource=None) -> str:
@@ -485,7 +491,7 @@ def create_stack(self, name, template, parameters, *args, **kwargs):
         plan.stack_event("CREATE_IN_PROGRESS", "User Initiated")
         for logical_id, resource in recording.created:
             plan.wait(0.2)
-            plan.create(logical_id, resource_type(stack, logical_id, resource), resource.physical_resource_id)
+            plan.create(logical_id, resource_type(stack, logical_id, resource), physical(resource))
         if failed is None:
             plan.wait(0.2)
             plan.stack_event("CREATE_COMPLETE")
@@ -505,7 +511,7 @@ def create_stack(self, name, template, parameters, *args, **kwargs):
             lc.frozen = True
             for logical_id, resource in reversed(recording.created):
                 rtype = resource_type(stack, logical_id, resource)
-                physical_id = resource.physical_resource_id
+                physical_id = physical(resource)
                 delete_resource(stack, logical_id)
                 plan.wait(0.2)
                 plan.delete(logical_id, rtype, physical_id)
@@ -598,13 +604,13 @@ def run_update(backend, stack, template_dict: dict, parameters: dict, apply, cha
     new_types = {lid: (template_dict["Resources"][lid] or {}).get("Type", "") for lid in order}
     lc = attach(stack)
     if failing is None:
-        before = {lid: r.physical_resource_id for lid, r in existing_resources(stack)}
+        before = {lid: physical(r) for lid, r in existing_resources(stack)}
         removed = {lid: (resource_type(stack, lid), before.get(lid)) for lid in diff["Remove"]}
         events = len(stack.events)
         result = apply()
         del stack.events[events:]  # moto's own events of the update
         lc = begin(stack, start)
-        after = {lid: r.physical_resource_id for lid, r in existing_resources(stack)}
+        after = {lid: physical(r) for lid, r in existing_resources(stack)}
         stack.last_updated_time = moto_time(start)
         plan = Plan(stack, lc, start, step)
         plan.stack_event("UPDATE_IN_PROGRESS", "User Initiated")
@@ -648,7 +654,7 @@ def run_update(backend, stack, template_dict: dict, parameters: dict, apply, cha
     # A resource fails: nothing is applied; the events show the update going and coming back.
     lc = begin(stack, start)
     stack.last_updated_time = moto_time(start)
-    existing = {lid: r.physical_resource_id for lid, r in existing_resources(stack)}
+    existing = {lid: physical(r) for lid, r in existing_resources(stack)}
     plan = Plan(stack, lc, start, step)
     plan.stack_event("UPDATE_IN_PROGRESS", "User Initiated")
     rollback, cleanup = [], []
@@ -690,7 +696,7 @@ def roll_back(plan: Plan, rollback: list, cleanup: list, skip: set, change_set=N
     """The rollback of an update: resources back to their old state (in reverse order), then the
     resources the update created are deleted. A rollback rule stops it at UPDATE_ROLLBACK_FAILED."""
     stack, lc = plan.stack, plan.lc
-    existing = {lid: r.physical_resource_id for lid, r in existing_resources(stack)}
+    existing = {lid: physical(r) for lid, r in existing_resources(stack)}
     lc.continuation = None
     for index, lid in enumerate(rollback):
         rtype = resource_type(stack, lid, stack.resource_map._parsed_resources.get(lid))
@@ -860,7 +866,7 @@ def run_delete(backend, stack, retain: list) -> None:
     for lid in order:
         resource = stack.resource_map._parsed_resources.get(lid)
         rtype = resource_type(stack, lid, resource)
-        physical_id = getattr(resource, "physical_resource_id", None) or (
+        physical_id = physical(resource) or (
             lc.resources[lid].physical_id if lid in lc.resources else None)
         plan.wait(0.2)
         if lid in retain:
@@ -910,7 +916,7 @@ def stack_resources(self):
         return ORIGINAL["stack_resources"].fget(self)
     # What CloudFormation has reached so far; moto's own object where moto still holds it.
     held = self.resource_map._parsed_resources
-    return [held[lid] if hasattr(held.get(lid), "physical_resource_id") else Placeholder(state)
+    return [held[lid] if held.get(lid) is not None else Placeholder(state)
             for lid, state in lc.resources.items()]
 
 

@@ -156,6 +156,32 @@ class FailureTest(LocalAwsCase):
             (stack, "DELETE_COMPLETE", None)])
         eventually(lambda: not self.tasks("busy"))
 
+    def test_a_timed_cluster_stack_and_what_moto_cannot_delete(self):
+        """Berth's cluster stack (every resource type it has) through a timeline; moto cannot
+        delete the VPC (it never deletes route tables), which a timed delete reports as
+        CloudFormation would, and retaining the VPC finishes the delete."""
+        self.control("/_localaws/stacks", {"step_ms": 10})
+        stack = "berth-test-timed-cluster"
+        self.cfn.create_stack(StackName=stack, TemplateBody=self.template("cluster.yaml"), Capabilities=["CAPABILITY_IAM"],
+                              Parameters=params(DesiredCapacity="1", MaxSize="2", InstanceType="t3.medium"))
+        self.assertEqual(self.stack(stack)["StackStatus"], "CREATE_IN_PROGRESS")
+        self.assertNotIn(f"{stack}:ClusterName", [e["Name"] for e in self.cfn.list_exports()["Exports"]],
+                         "no exports before the create completes")
+        self.status_becomes(stack, "CREATE_COMPLETE")
+        self.assertIn(f"{stack}:ClusterName", [e["Name"] for e in self.cfn.list_exports()["Exports"]])
+        resources = self.resources(stack)
+        self.assertGreater(len(resources), 20)
+        self.assertEqual(set(resources.values()), {"CREATE_COMPLETE"})
+        self.cfn.delete_stack(StackName=stack)
+        failed = self.status_becomes(stack, "DELETE_FAILED")
+        self.assertEqual(failed["StackStatusReason"], "The following resource(s) failed to delete: [VPC]. ")
+        self.assertEqual(self.resources(stack)["VPC"], "DELETE_FAILED")
+        stack_id = failed["StackId"]
+        self.cfn.delete_stack(StackName=stack, RetainResources=["VPC"])
+        eventually(lambda: self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+                   == "DELETE_COMPLETE")
+        self.assertNotIn(f"{stack}:ClusterName", [e["Name"] for e in self.cfn.list_exports()["Exports"]])
+
     # -- a resource that fails
 
     def test_a_failed_resource_rolls_the_create_back(self):
