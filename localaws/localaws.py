@@ -13,12 +13,17 @@ in front of moto as an HTTP proxy on one loopback port and
   * rewrites moto's answers to the few read calls moto gets wrong (ECS DescribeServices,
     DescribeTasks, ListTasks; ELBv2 DescribeTargetHealth) from the scheduler's state;
   * offers a control API under /_localaws/ to stop tasks, set task and target health, pause
-    the scheduler and inject faults (throttling, server errors, lost responses, delays).
+    the scheduler and inject faults (throttling, server errors, lost responses, delays); to
+    make tasks fail as on ECS (an image that cannot be pulled, an essential container that
+    exits, a failing health check; replacements, service events, the deployment circuit
+    breaker); and to make stack operations take time and fail with CloudFormation's rollbacks
+    (in moto: stack_lifecycle.py).
 
 Clients point AWS_ENDPOINT_URL at the proxy exactly as they would at moto. Only the Python
 standard library and boto3 are used.
 
     .venv/bin/python localaws/localaws.py --port 5055 [--moto-url URL] [--tick-ms 500] [--log FILE]
+                                          [--stack-step-ms 0]
 """
 
 import os
@@ -30,6 +35,7 @@ PARENT_PID = os.getppid()
 import argparse  # noqa: E402 (after PARENT_PID on purpose)
 import ctypes
 import dataclasses
+import fnmatch
 import http.client
 import http.server
 import json
@@ -42,6 +48,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -194,6 +201,12 @@ class TaskRecord:
     instance_id: Optional[str] = None
     host_port: Optional[int] = None
     container_port: Optional[int] = None
+    # Set only by a task failure rule (the control API's /tasks/failures):
+    failure: Optional["TaskFailure"] = None  # what will happen to the task
+    failed: bool = False  # counts as a failed task of its deployment (circuit breaker)
+    never_ran: bool = False  # stopped before its containers started: no exit code
+    container_reason: Optional[str] = None  # the containers' reason once stopped (None: none)
+    unhealthy_since: Optional[float] = None
 
     @property
     def live(self) -> bool:
@@ -212,6 +225,8 @@ class Deployment:
     updated_at: float
     status: str = "PRIMARY"  # or ACTIVE: an older deployment whose tasks are being replaced
     completed: bool = False
+    failed: bool = False  # the deployment circuit breaker failed it
+    rolling_back: bool = False  # a completed deployment the circuit breaker went back to
 
 
 @dataclasses.dataclass
@@ -236,6 +251,11 @@ class ServiceRecord:
     # target group ARN -> {(instance id, port): task ARN} registered by the scheduler
     targets: dict = dataclasses.field(default_factory=dict)
     last_placement_failure: float = 0.0
+    # Failed tasks (task failure rules): ECS backs off before it starts the next ones.
+    consecutive_failures: int = 0
+    next_launch_at: float = 0.0
+    unhealthy_replaced: int = 0  # stopped for failing health checks, not yet replaced
+    circuit_breaker: tuple = (False, False)  # (enable, rollback) from deploymentConfiguration
 
     @property
     def primary(self) -> Optional[Deployment]:
@@ -245,6 +265,73 @@ class ServiceRecord:
         self.events.append({"id": str(uuid.uuid4()), "createdAt": now(), "message": message})
         del self.events[:-MAX_EVENTS]
         log.info("%s", message)
+
+
+# -- task failure rules: tasks that cannot start, exit, or fail their health check
+
+TASK_FAILURES = ("pull", "exit", "unhealthy")
+# With no rule set through the control API: an image whose tag is "does-not-exist" cannot be
+# pulled (so a user can see a failed deployment by deploying such an image).
+DEFAULT_TASK_RULES = [{"image": "*:does-not-exist", "failure": "pull"}]
+# What the ECS agent (Docker) reports for an image that is not in its registry.
+PULL_ERROR = ("CannotPullContainerError: Error response from daemon: manifest for {image} not found: "
+              "manifest unknown: manifest unknown")
+
+
+@dataclasses.dataclass
+class TaskFailure:
+    """What happens to one task a rule matched."""
+    kind: str  # pull, exit or unhealthy
+    image: str
+    reason: Optional[str]  # pull: the stopped reason; exit: the container's reason
+    exit_code: Optional[int]
+    after: float  # exit, unhealthy: seconds the task runs (healthy) first
+    stop_after: float = 0.0  # unhealthy: seconds until ECS stops the unhealthy task
+
+
+class TaskRule:
+    FIELDS = {"image", "failure", "service", "cluster", "reason", "exit_code", "after_ms", "stop_after_ms", "times"}
+
+    def __init__(self, spec: dict):
+        if not isinstance(spec, dict):
+            raise ValueError("each rule must be an object")
+        unknown = set(spec) - self.FIELDS
+        if unknown:
+            raise ValueError(f"unknown rule fields {sorted(unknown)}")
+        self.image, self.failure = spec.get("image"), spec.get("failure")
+        if not isinstance(self.image, str) or not self.image:
+            raise ValueError("a rule needs image (a container image, or a pattern with * and ?)")
+        if self.failure not in TASK_FAILURES:
+            raise ValueError(f"failure must be one of {list(TASK_FAILURES)}")
+        self.service, self.cluster, self.reason = spec.get("service"), spec.get("cluster"), spec.get("reason")
+        for name in ("service", "cluster", "reason"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string")
+        self.exit_code = spec.get("exit_code", {"exit": 1, "unhealthy": 137}.get(self.failure))
+        self.after_ms = spec.get("after_ms", 0)
+        self.stop_after_ms = spec.get("stop_after_ms", 500)
+        self.times = spec.get("times")
+        for name, low in (("exit_code", 0), ("after_ms", 0), ("stop_after_ms", 0), ("times", 1)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise ValueError(f"{name} must be an integer of at least {low}")
+        self.matched = 0
+
+    def match(self, containers: list, service: str, cluster: str) -> Optional[str]:
+        """The image this rule fails in a task of these containers [(image, essential)], if any."""
+        if self.times is not None and self.matched >= self.times:
+            return None
+        if self.service not in (None, service) or self.cluster not in (None, cluster):
+            return None
+        for image, essential in containers:
+            if (essential or self.failure == "pull") and fnmatch.fnmatchcase(image or "", self.image):
+                return image
+        return None
+
+    def describe(self) -> dict:
+        return {"image": self.image, "failure": self.failure, "service": self.service, "cluster": self.cluster,
+                "reason": self.reason, "exit_code": self.exit_code, "after_ms": self.after_ms,
+                "stop_after_ms": self.stop_after_ms, "times": self.times, "matched": self.matched}
 
 
 class State:
@@ -263,6 +350,8 @@ class State:
         # target group ARN -> {(target id or None, port or None): (state, reason, description)}
         self.target_health = {}
         self.paused = False
+        self.task_rules = [TaskRule(r) for r in DEFAULT_TASK_RULES]
+        self.task_definition_images = {}  # task definition ARN -> [(image, essential)]
 
     def reset(self) -> None:
         """moto was reset: forget everything about its resources, keep settings."""
@@ -274,6 +363,7 @@ class State:
             self.task_definitions.clear()
             self.stack_task_definitions.clear()
             self.target_health.clear()
+            self.task_definition_images.clear()
 
     def find_task(self, cluster: str, task: str) -> Optional[TaskRecord]:
         for record in self.tasks.values():
@@ -559,21 +649,26 @@ class Scheduler(threading.Thread):
             self.scale_in(region, record, tasks, "the service was deleted")
             self.sync_targets(region, record)
             return
-        primary = record.primary
         desired = service["desiredCount"]
+        if not self.state.paused:
+            self.run_task_failures(region, record)
+            self.circuit_breaker(region, record, service, desired)
+            tasks = self.live_tasks(record)
+        primary = record.primary
         current = [t for t in tasks if belongs_to(t, primary, record)]
         old = [t for t in tasks if t not in current]
-        if len(current) < desired:
+        if len(current) < desired and self.may_launch(record):
             self.launch(region, record, desired - len(current))
         if self.state.paused:
             return  # launched tasks stay PENDING; nothing else moves
         for task in current:
-            if task.phase == "PENDING":
+            if task.phase == "PENDING" and not (task.failure and task.failure.kind == "pull"):
                 task.phase, task.started_at, task.health = "RUNNING", now(), "HEALTHY"
         if len(current) > desired:
             extras = sorted(current, key=lambda t: (t.phase != "PENDING", -(t.started_at or 0)))
             self.stop(region, record, extras[:len(current) - desired])
-        running = [t for t in self.live_tasks(record) if belongs_to(t, primary, record) and t.phase == "RUNNING"]
+        running = [t for t in self.live_tasks(record) if belongs_to(t, primary, record) and t.phase == "RUNNING"
+                   and t.failure is None]  # a task that is going to fail never passes its health checks
         if old and len(running) >= desired:
             self.stop(region, record, old)  # the new deployment is up: retire the old one
         self.sync_targets(region, record)
@@ -592,28 +687,141 @@ class Scheduler(threading.Thread):
         for task in tasks:
             created = self.adopt(region, task)
             created.phase, created.started_at, created.health = "PENDING", None, "UNKNOWN"
+            created.failure = self.attempt(f"matching {created.arn} with the task failure rules",
+                                           self.failure_for, region, record, created)
         if tasks:
             names = " ".join(f"(task {short_id(t['taskArn'])})" for t in tasks)
-            record.event(f"(service {record.name}) has started {len(tasks)} tasks: {names}.")
+            message = f"(service {record.name}) has started {len(tasks)} tasks: {names}."
+            replaced = min(record.unhealthy_replaced, len(tasks))
+            if replaced:
+                record.unhealthy_replaced -= replaced
+                message += f" Amazon ECS replaced {replaced} tasks due to an unhealthy status."
+            record.event(message)
             record.steady = False
         if len(tasks) < count and now() - record.last_placement_failure > 60:
             record.last_placement_failure = now()
             record.event(f"(service {record.name}) was unable to place a task because no container "
                          "instance met all of its requirements.")
 
-    def stop(self, region: str, record: ServiceRecord, tasks: list) -> None:
-        """The scheduler stops tasks (scale-in, replaced deployment, deleted service)."""
+    def stop(self, region: str, record: ServiceRecord, tasks: list, reason: Optional[str] = None,
+             exit_code: Optional[int] = 0) -> None:
+        """The scheduler stops tasks (scale-in, replaced deployment, deleted service, failed
+        health checks)."""
         if not tasks:
             return
-        reason = f"Scaling activity initiated by (deployment {record.primary.id})"
+        reason = reason or f"Scaling activity initiated by (deployment {record.primary.id})"
         for task in tasks:
-            mark_stopped(task, reason, "ServiceSchedulerInitiated", 0)
+            mark_stopped(task, reason, "ServiceSchedulerInitiated", exit_code)
         self.sync_targets(region, record)  # ECS drains a task's target before stopping it
         for task in tasks:
             self.moto("ecs", region).stop_task(cluster=task.cluster_arn, task=task.arn, reason=reason)
         names = " ".join(f"(task {short_id(t.arn)})" for t in tasks)
         record.event(f"(service {record.name}) has stopped {len(tasks)} running tasks: {names}.")
         record.steady = False
+
+    # -- task failures (rules set through the control API) and the deployment circuit breaker
+
+    def images_of(self, region: str, task_definition: str) -> list:
+        """[(image, essential)] of the task definition's containers."""
+        if task_definition not in self.state.task_definition_images:
+            described = self.moto("ecs", region).describe_task_definition(taskDefinition=task_definition)
+            self.state.task_definition_images[task_definition] = [
+                (c.get("image") or "", c.get("essential", True) is not False)
+                for c in described["taskDefinition"]["containerDefinitions"]]
+        return self.state.task_definition_images[task_definition]
+
+    def failure_for(self, region: str, record: ServiceRecord, task: TaskRecord) -> Optional[TaskFailure]:
+        rules = self.state.task_rules
+        if not rules:
+            return None
+        containers = self.images_of(region, task.task_definition)
+        for rule in rules:
+            image = rule.match(containers, record.name, short_id(record.cluster_arn))
+            if image is not None:
+                rule.matched += 1
+                log.info("task %s of %s will fail: %s (%s)", short_id(task.arn), record.name, rule.failure, image)
+                return TaskFailure(rule.failure, image, rule.reason, rule.exit_code, rule.after_ms / 1000,
+                                   rule.stop_after_ms / 1000)
+        return None
+
+    def run_task_failures(self, region: str, record: ServiceRecord) -> None:
+        """What the agent and ECS do to tasks a rule fails: an image that cannot be pulled stops
+        the task before it runs; an essential container that exits stops it; a failing
+        container health check makes it UNHEALTHY, and ECS then stops it."""
+        for task in self.live_tasks(record):
+            failure = task.failure
+            if failure is None:
+                continue
+            if failure.kind == "pull" and task.phase == "PENDING":
+                reason = failure.reason or PULL_ERROR.format(image=failure.image)
+                self.task_failed(region, record, task, reason, "TaskFailedToStart", None, reason, never_ran=True)
+            elif failure.kind == "exit" and task.phase == "RUNNING" and now() - task.started_at >= failure.after:
+                self.task_failed(region, record, task, "Essential container in task exited", "EssentialContainerExited",
+                                 failure.exit_code, failure.reason)
+            elif failure.kind == "unhealthy" and task.phase == "RUNNING":
+                if task.unhealthy_since is None:
+                    if now() - task.started_at >= failure.after:
+                        task.health, task.unhealthy_since = "UNHEALTHY", now()
+                        record.steady = False
+                    continue
+                if now() - task.unhealthy_since < max(failure.stop_after, self.tick_seconds / 2):
+                    continue
+                # Unhealthy for long enough: ECS replaces the task.
+                record.event(f"(service {record.name}) (task {short_id(task.arn)}) failed container health checks.")
+                self.stop(region, record, [task], "Task failed container health checks", failure.exit_code)
+                task.failed, task.container_reason = True, failure.reason
+                record.unhealthy_replaced += 1
+                self.note_failure(record)
+
+    def task_failed(self, region: str, record: ServiceRecord, task: TaskRecord, reason: str, stop_code: str,
+                    exit_code: Optional[int], container_reason: Optional[str], never_ran: bool = False) -> None:
+        mark_stopped(task, reason, stop_code, exit_code, container_reason)
+        task.failed, task.never_ran = True, never_ran
+        self.moto("ecs", region).stop_task(cluster=task.cluster_arn, task=task.arn, reason=reason)
+        log.info("task %s of %s stopped: %s", short_id(task.arn), record.name, reason)
+        self.note_failure(record)
+
+    def note_failure(self, record: ServiceRecord) -> None:
+        """ECS starts the next tasks later and later after tasks keep failing."""
+        record.consecutive_failures += 1
+        record.steady = False
+        n = record.consecutive_failures
+        record.next_launch_at = now() + self.tick_seconds * (min(2 ** (n - 1), 64) - 1)
+        if n == 3 and not record.circuit_breaker[0]:
+            record.event(f"(service {record.name}) is unable to consistently start tasks successfully. For more "
+                         "information, see the Troubleshooting section of the Amazon ECS Developer Guide.")
+
+    def may_launch(self, record: ServiceRecord) -> bool:
+        """A deployment the circuit breaker failed starts no tasks; after failures ECS waits."""
+        return not record.primary.failed and now() >= record.next_launch_at
+
+    def circuit_breaker(self, region: str, record: ServiceRecord, service: dict, desired: int) -> None:
+        """ECS's deployment circuit breaker: once the primary deployment has as many failed tasks
+        as the threshold (half the desired count, at least 3, at most 200) before it completed,
+        it is FAILED; with rollback, the last completed deployment becomes primary again."""
+        breaker = (service.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+        record.circuit_breaker = (bool(breaker.get("enable")), bool(breaker.get("rollback")))
+        primary = record.primary
+        if not record.circuit_breaker[0] or primary is None or primary.completed or primary.failed:
+            return
+        tasks = self.state.service_tasks(record.cluster_arn, record.name)
+        failed = sum(counts_as_failed(t) for t in tasks if belongs_to(t, primary, record))
+        if failed < min(max(-(-desired // 2), 3), 200):
+            return
+        primary.failed, primary.updated_at = True, now()
+        record.event(f"(service {record.name}) (deployment {primary.id}) deployment failed: tasks failed to start.")
+        log.info("deployment %s of %s failed after %d failed tasks", primary.id, record.name, failed)
+        target = next((d for d in record.deployments[1:] if d.completed and not d.failed), None)
+        if not record.circuit_breaker[1] or target is None:
+            return  # no rollback: the deployment stays FAILED and starts no more tasks
+        record.event(f"(service {record.name}) rolling back to deployment {target.id}.")
+        self.moto("ecs", region).update_service(cluster=record.cluster_arn, service=record.arn,
+                                                taskDefinition=target.task_definition)
+        primary.status = "ACTIVE"
+        record.deployments.remove(target)
+        target.status, target.completed, target.rolling_back, target.updated_at = "PRIMARY", False, True, now()
+        record.deployments.insert(0, target)
+        record.consecutive_failures, record.next_launch_at = 0, 0.0
 
     def scale_in(self, region: str, record: ServiceRecord, tasks: list, why: str) -> None:
         if tasks:
@@ -661,15 +869,19 @@ class Scheduler(threading.Thread):
 
     def settle(self, record: ServiceRecord, desired: int) -> None:
         """Steady state: the primary deployment runs its desired count and nothing else runs."""
+        if record.primary.rolling_back and now() - record.primary.updated_at < 10 * self.tick_seconds:
+            return  # ECS takes a while to find the rolled-back deployment steady
         tasks = self.live_tasks(record)
-        running = [t for t in tasks if t.phase == "RUNNING" and belongs_to(t, record.primary, record)]
+        running = [t for t in tasks if t.phase == "RUNNING" and belongs_to(t, record.primary, record)
+                   and t.failure is None]
         steady = len(running) == desired and len(tasks) == desired
         if not steady:
             return
         record.deployments = [d for d in record.deployments if d.status == "PRIMARY"]
+        record.consecutive_failures, record.next_launch_at = 0, 0.0
         primary = record.primary
         if not primary.completed:
-            primary.completed, primary.updated_at = True, now()
+            primary.completed, primary.rolling_back, primary.updated_at = True, False, now()
             record.event(f"(service {record.name}) (deployment {primary.id}) deployment completed.")
         if not record.steady:
             record.steady = True
@@ -685,11 +897,21 @@ def belongs_to(task: TaskRecord, deployment: Deployment, record: ServiceRecord) 
     return task.started_by not in others and task.task_definition == deployment.task_definition
 
 
-def mark_stopped(record: TaskRecord, reason: str, stop_code: str, exit_code: Optional[int]) -> None:
+def counts_as_failed(task: TaskRecord) -> bool:
+    """A failed task of its deployment (failedTasks, the circuit breaker)."""
+    return task.failed or task.stop_code in ("EssentialContainerExited", "TaskFailedToStart")
+
+
+_SAME = object()
+
+
+def mark_stopped(record: TaskRecord, reason: str, stop_code: str, exit_code: Optional[int],
+                 container_reason=_SAME) -> None:
     if not record.live and record.stopped_at:
         return
     record.phase, record.stopped_at = "STOPPED", now()
     record.stopped_reason, record.stop_code, record.exit_code = reason, stop_code, exit_code
+    record.container_reason = (reason or "") if container_reason is _SAME else container_reason
     record.health = "UNKNOWN"
 
 
@@ -745,12 +967,17 @@ def deployments_of(record: ServiceRecord, service: dict, tasks: list) -> list:
             "desiredCount": service.get("desiredCount", 0) if primary else len(live),
             "runningCount": sum(t.phase == "RUNNING" for t in live),
             "pendingCount": sum(t.phase == "PENDING" for t in live),
-            "failedTasks": sum(t.stop_code in ("EssentialContainerExited", "TaskFailedToStart") for t in mine),
+            "failedTasks": sum(counts_as_failed(t) for t in mine),
             "createdAt": deployment.created_at,
             "updatedAt": deployment.updated_at,
             "rolloutState": state,
             "rolloutStateReason": f"ECS deployment {deployment.id} {state.lower().replace('_', ' ')}.",
         })
+        if deployment.failed:
+            entry["rolloutState"] = "FAILED"
+            entry["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        elif deployment.rolling_back:
+            entry["rolloutStateReason"] = f"ECS deployment circuit breaker: rolling back to deploymentId {deployment.id}."
         answer.append(entry)
     return answer
 
@@ -787,8 +1014,14 @@ def rewrite_task(task: dict, record: TaskRecord) -> None:
         container["lastStatus"] = record.phase
         container["healthStatus"] = record.health if record.phase == "RUNNING" else "UNKNOWN"
         if record.phase == "STOPPED":
-            container["exitCode"] = record.exit_code if record.exit_code is not None else 0
-            container["reason"] = record.stopped_reason or ""
+            if record.never_ran:  # its container never started (the image could not be pulled)
+                container.pop("exitCode", None)
+            else:
+                container["exitCode"] = record.exit_code if record.exit_code is not None else 0
+            if record.container_reason is None:
+                container.pop("reason", None)
+            else:
+                container["reason"] = record.container_reason
             container["networkBindings"] = []
         else:
             container.pop("exitCode", None)  # a container that has not exited has no exit code
@@ -1149,6 +1382,7 @@ class Context:
     def __init__(self, state, moto, scheduler, faults, moto_url):
         self.state, self.moto, self.scheduler, self.faults = state, moto, scheduler, faults
         self.moto_url = moto_url
+        self.stack_step_ms = 0  # --stack-step-ms
         parsed = urllib.parse.urlsplit(moto_url)
         self.moto_host, self.moto_port = parsed.hostname, parsed.port or 80
 
@@ -1354,6 +1588,49 @@ def control_scheduler(ctx, request):
     return 200, {"paused": paused}
 
 
+def control_task_failures(ctx, request):
+    """Replaces the task failure rules ({"rules": []} removes them all, the default one too)."""
+    if "rules" not in request or set(request) - {"rules"}:
+        raise ValueError('the body must be {"rules": [...]}')
+    if not isinstance(request["rules"], list):
+        raise ValueError("rules must be a list")
+    rules = [TaskRule(r) for r in request["rules"]]
+    with ctx.state.lock:
+        ctx.state.task_rules = rules
+    return control_get_task_failures(ctx, {})
+
+
+def control_get_task_failures(ctx, request):
+    with ctx.state.lock:
+        return 200, {"rules": [r.describe() for r in ctx.state.task_rules]}
+
+
+def control_stacks(ctx, request):
+    """Stack timing and failures live in moto (stack_lifecycle.py): passed on to it. Without
+    step_ms, the step is --stack-step-ms's."""
+    if "step_ms" not in request:
+        request = dict(request, step_ms=ctx.stack_step_ms)
+    return moto_stacks(ctx.moto_url, request)
+
+
+def control_get_stacks(ctx, request):
+    return moto_stacks(ctx.moto_url, None)
+
+
+def moto_stacks(moto_url: str, settings: Optional[dict]) -> tuple:
+    data = None if settings is None else json.dumps(settings).encode()
+    request = urllib.request.Request(f"{moto_url}/moto-api/localaws/stacks", data=data,
+                                     method="GET" if data is None else "POST",
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return 501, {"error": "this moto has no stack lifecycle (it was not started through patched_moto.py)"}
+        return error.code, json.load(error)
+
+
 def control_faults(ctx, request):
     ctx.faults.configure(request)
     return 200, {"faults": request}
@@ -1375,6 +1652,10 @@ CONTROL_ROUTES = {
     ("POST", "/_localaws/targets/health"): control_target_health,
     ("POST", "/_localaws/scheduler"): control_scheduler,
     ("POST", "/_localaws/faults"): control_faults,
+    ("GET", "/_localaws/tasks/failures"): control_get_task_failures,
+    ("POST", "/_localaws/tasks/failures"): control_task_failures,
+    ("GET", "/_localaws/stacks"): control_get_stacks,
+    ("POST", "/_localaws/stacks"): control_stacks,
     ("GET", "/_localaws/stats"): control_stats,
     ("POST", "/_localaws/stats/reset"): control_reset_stats,
 }
@@ -1389,6 +1670,9 @@ def parse_args(argv):
     parser.add_argument("--port", type=int, required=True, help="loopback port of the proxy")
     parser.add_argument("--moto-url", help="use this running moto server instead of starting one")
     parser.add_argument("--tick-ms", type=int, default=500, help="scheduler period (default 500)")
+    parser.add_argument("--stack-step-ms", type=int, default=0,
+                        help="time each stack resource takes to create, update or delete (default 0: "
+                             "stack operations complete at once, as moto's do)")
     parser.add_argument("--log", help="append localaws's log to this file (default: standard error)")
     parser.add_argument("--moto-log", help="append the started moto_server's output to this file")
     parser.add_argument("--verbose", action="store_true", help="log every proxied request")
@@ -1416,9 +1700,14 @@ def main(argv=None) -> int:
     try:
         wait_for_moto(moto_url, moto_process)
         freeze_task_states(moto_url)
+        if args.stack_step_ms:
+            status, answer = moto_stacks(moto_url, {"step_ms": args.stack_step_ms})
+            if status != 200:
+                raise SystemExit(f"--stack-step-ms: {answer.get('error')}")
         state, moto, faults = State(), MotoClients(moto_url), Faults()
         scheduler = Scheduler(state, moto, args.tick_ms / 1000)
         Proxy.ctx = Context(state, moto, scheduler, faults, moto_url)
+        Proxy.ctx.stack_step_ms = args.stack_step_ms
         server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Proxy)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="proxy", daemon=True).start()

@@ -32,6 +32,12 @@ is moto's own create path applied to update.
    exports nothing (moto exports it without a value).
 9. An IAM role's inline policies from a template are stored as JSON, as PutRolePolicy stores
    them (moto kept the Python form of the mapping, which GetRolePolicy then returned).
+10. An ECS service keeps the `DeploymentConfiguration` it was given (template or CreateService)
+    and DescribeServices answers it, as ECS does (moto dropped it, so the deployment circuit
+    breaker of a service could not be read).
+11. Opt-in (stack_lifecycle.py): stack operations that take time and fail as on AWS, set
+    through `/moto-api/localaws/stacks` (localaws's `/_localaws/stacks`). Without that
+    setting, moto's synchronous stacks are unchanged.
 Everything else is stock moto.
 """
 
@@ -47,6 +53,7 @@ from moto.ec2.exceptions import InvalidPermissionDuplicateError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models import security_groups as sg_models
 from moto.ecs import models as ecs_models
+from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
 from moto.iam import models as iam_models
 from moto.server import main
@@ -400,6 +407,64 @@ def _parameters_as_aws_reports_them(self):
 
 
 cfn_models.Stack.parameter_list = property(_parameters_as_aws_reports_them)
+
+
+def _deployment_configuration(properties: dict) -> dict:
+    """A template's DeploymentConfiguration as ECS answers it (camelCase; numbers and booleans,
+    also when they came from a parameter as strings)."""
+    configuration = _camel(properties)
+    for key in ("maximumPercent", "minimumHealthyPercent"):
+        if key in configuration:
+            configuration[key] = int(configuration[key])
+    breaker = configuration.get("deploymentCircuitBreaker")
+    if isinstance(breaker, dict):
+        for key in ("enable", "rollback"):
+            if isinstance(breaker.get(key), str):
+                breaker[key] = breaker[key].lower() == "true"
+    return configuration
+
+
+_create_service = ecs_models.Service.create_from_cloudformation_json.__func__
+_update_service = ecs_models.Service.update_from_cloudformation_json.__func__
+
+
+def create_service(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    service = _create_service(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    configuration = cloudformation_json["Properties"].get("DeploymentConfiguration")
+    if configuration:
+        service.deployment_configuration = _deployment_configuration(configuration)
+    return service
+
+
+def update_service(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    service = _update_service(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                              region_name)
+    configuration = cloudformation_json["Properties"].get("DeploymentConfiguration")
+    if configuration:
+        service.deployment_configuration = _deployment_configuration(configuration)
+    return service
+
+
+ecs_models.Service.create_from_cloudformation_json = classmethod(create_service)
+ecs_models.Service.update_from_cloudformation_json = classmethod(update_service)
+
+_create_service_response = ecs_responses.EC2ContainerServiceResponse.create_service
+
+
+def create_service_response(self):
+    answer = _create_service_response(self)
+    configuration = self._get_param("deploymentConfiguration")
+    if configuration:
+        answer.result["service"].deployment_configuration = configuration
+    return answer
+
+
+ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
+
+# Last: it wraps the CloudFormation methods as patched above.
+import stack_lifecycle  # noqa: E402 (localaws's directory is this script's, so first on sys.path)
+
+stack_lifecycle.install()
 
 
 if __name__ == "__main__":

@@ -56,8 +56,11 @@ def eventually(check, timeout=10.0, every=0.1):
         time.sleep(every)
 
 
-class LocalAwsTest(unittest.TestCase):
+class LocalAwsCase(unittest.TestCase):
+    """A started localaws with Berth's cluster stack, and helpers (no tests of its own, so
+    other test modules can build on it)."""
     process = None
+    log_name = "localaws-test.log"
 
     @classmethod
     def setUpClass(cls):
@@ -65,7 +68,7 @@ class LocalAwsTest(unittest.TestCase):
         cls.url = f"http://127.0.0.1:{cls.port}"
         # One log per run, kept after it for a failing test's story.
         os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
-        cls.log = os.path.join(ROOT, "target", "localaws-test.log")
+        cls.log = os.path.join(ROOT, "target", cls.log_name)
         open(cls.log, "w").close()
         with open(cls.log, "ab") as errors:  # a crash's traceback lands in the log too
             cls.process = subprocess.Popen(
@@ -154,6 +157,9 @@ class LocalAwsTest(unittest.TestCase):
     def targets(self, group):
         return self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
 
+
+class LocalAwsTest(LocalAwsCase):
+
     # -- the proxy
 
     def test_proxy_forwards_aws_calls_and_moto_api(self):
@@ -227,6 +233,19 @@ class LocalAwsTest(unittest.TestCase):
         health = self.targets(group)
         self.assertEqual({(t["Target"]["Id"], t["Target"]["Port"]) for t in health}, expected)
         self.assertEqual({t["TargetHealth"]["State"] for t in health}, {"healthy"})
+
+    def test_a_service_answers_its_deployment_configuration(self):
+        self.deploy_service("configured", desired=1)
+        configuration = self.service("configured")["deploymentConfiguration"]
+        self.assertEqual(configuration, {"maximumPercent": 200, "minimumHealthyPercent": 50,
+                                         "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+        definition = self.service("configured")["taskDefinition"]
+        self.ecs.create_service(cluster=self.cluster, serviceName="configured-api", taskDefinition=definition,
+                                desiredCount=0, deploymentConfiguration={
+                                    "deploymentCircuitBreaker": {"enable": True, "rollback": False}})
+        answered = self.service("configured-api")["deploymentConfiguration"]
+        self.assertEqual(answered["deploymentCircuitBreaker"], {"enable": True, "rollback": False})
+        self.ecs.delete_service(cluster=self.cluster, service="configured-api")
 
     def test_stopped_task_keeps_reason_and_exit_code_and_is_replaced(self):
         self.deploy_service("payments")

@@ -832,8 +832,8 @@ async fn the_openapi_document_states_the_rules_and_the_server_holds_to_them() {
     assert_eq!(admin.post("/api/v1/users", user).await.unwrap().status, 201);
     let token = admin.post("/api/v1/tokens", json!({"name": "ci", "expires_in_days": 30.0})).await.unwrap();
     assert_eq!(token.status, 201, "{:?}", token.body);
-    // An environment keeps its name.
+    // An environment keeps its name; a body's name that is no name at all is refused.
     let env = admin.get("/api/v1/environments/staging").await.unwrap().body;
-    let renamed = json!({"name": "other", "region": env["region"], "parameters": env["parameters"], "rule_capacity": env["rule_capacity"]});
-    assert_eq!(admin.put("/api/v1/environments/staging", renamed).await.unwrap().status, 409);
+    let renamed = json!({"name": "Not A Name", "region": env["region"], "parameters": env["parameters"], "rule_capacity": env["rule_capacity"]});
+    assert_eq!(admin.put("/api/v1/environments/staging", renamed).await.unwrap().error_fields(), ["name"]);
 }

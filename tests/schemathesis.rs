@@ -80,7 +80,8 @@ async fn generated_requests_get_only_documented_answers() {
     let types: Vec<_> = template.headers().get_all("content-type").iter().map(|v| v.to_str().unwrap().to_string()).collect();
     assert_eq!(types, ["text/yaml; charset=utf-8"], "exactly one Content-Type");
 
-    let me_team = api.get("/api/v1/me").await.1["team"].as_str().unwrap_or_default().to_string();
+    let me = api.get("/api/v1/me").await.1;
+    let (me_team, me_id) = (me["team"].as_str().unwrap_or_default().to_string(), me["id"].as_str().unwrap_or_default().to_string());
     let seed = std::env::var("BERTH_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into());
     let config = workspace().join("tests/schemathesis.toml");
     let mut command = tokio::process::Command::new(&program);
@@ -105,6 +106,8 @@ async fn generated_requests_get_only_documented_answers() {
         .env("PYTHONPATH", workspace().join("tests"))
         .env("BERTH_FUZZ_TEAM", me_team.as_str())
         .env("BERTH_FUZZ_ENVIRONMENT", "staging")
+        .env("BERTH_FUZZ_SELF", me_id.as_str())
+        .env("BERTH_FUZZ_OTHER", "2")
         .kill_on_drop(true);
     let started = Instant::now();
     let output = tokio::time::timeout(Duration::from_secs(900), command.output())

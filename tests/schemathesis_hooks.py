@@ -1,5 +1,9 @@
 """Schemathesis hooks of tests/schemathesis.rs (loaded through SCHEMATHESIS_HOOKS).
 
+Two kinds of adjustment, both documented where they are made: the run keeps its own
+credentials (below, in map_case), and cases meant to be valid follow the rules JSON Schema
+cannot state.
+
 The OpenAPI document states every rule of a single field. A few rules relate two fields,
 or a field and what exists in Berth, which JSON Schema cannot say; the document says them
 in words. So that the positive-data check holds Berth to its document, the cases the
@@ -11,6 +15,7 @@ server/src/services/requests.rs).
 """
 
 import os
+from datetime import datetime, timezone
 
 import schemathesis
 
@@ -18,8 +23,12 @@ import schemathesis
 TEAM = os.environ.get("BERTH_FUZZ_TEAM", "platform")
 ENVIRONMENT = os.environ.get("BERTH_FUZZ_ENVIRONMENT", "staging")
 REGION = os.environ.get("BERTH_FUZZ_REGION", "us-east-1")
+# The run's own account, and another it may change instead.
+SELF = os.environ.get("BERTH_FUZZ_SELF", "1")
+OTHER = os.environ.get("BERTH_FUZZ_OTHER", "2")
 
 REQUEST_OPERATIONS = {"create_request", "update_request"}
+AUDIT_OPERATIONS = {"list_audit", "export_audit"}
 ENVIRONMENT_OPERATIONS = {"create_environment", "update_environment"}
 
 
@@ -67,6 +76,22 @@ def _request(body):
         body["task_role_arn"] = None
 
 
+def _instant(text):
+    # A day stands for its start; a time may use any offset, as RFC 3339 allows.
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _audit(query):
+    # A range runs forwards: `from` is not after `to`.
+    start, end = _instant(query.get("from") or ""), _instant(query.get("to") or "")
+    if start and end and start > end:
+        query["from"], query["to"] = query["to"], query["from"]
+
+
 def _environment(body):
     parameters = body.get("parameters")
     if isinstance(parameters, dict):
@@ -83,9 +108,19 @@ def _environment(body):
 
 @schemathesis.hook
 def map_case(context, case):
-    if not _positive(case) or not isinstance(case.body, dict):
-        return case
     operation = case.operation.definition.raw.get("operationId")
+    # The run acts through its own account's token: a valid change of that account (a new
+    # password, another role) would end the run's credentials and turn the rest of it into
+    # 401s. Another account takes the change instead, whatever produced the id (a generated
+    # value, or a link from GET /me).
+    if operation == "update_user" and (case.path_parameters or {}).get("id") == SELF:
+        case.path_parameters["id"] = OTHER
+    if not _positive(case):
+        return case
+    if operation in AUDIT_OPERATIONS and isinstance(case.query, dict):
+        _audit(case.query)
+    if not isinstance(case.body, dict):
+        return case
     if operation in REQUEST_OPERATIONS:
         _request(case.body)
     elif operation in ENVIRONMENT_OPERATIONS:

@@ -55,9 +55,10 @@ pub const NOT_BLANK: &str = "\\S";
 pub const PATH: &str = "^/[A-Za-z0-9_.$~\"'@:+&-][A-Za-z0-9_.$/~\"'@:+&*?-]*$";
 pub const HEALTH_CHECK_PATH: &str = "^/[A-Za-z0-9_.$/~\"'@:+&-]*$";
 pub const ROLE_ARN: &str = "^arn:aws[^:]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$";
-/// A container image's characters (the structure of a reference is checked by
-/// `validation::image_url`).
-pub const IMAGE: &str = "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$";
+/// A container image reference: `[host[:port]/]path[:tag][@digest]`, the first component a
+/// host only with a dot, a port or as `localhost`; repository names in lowercase.
+pub const IMAGE: &str = "^((localhost|[A-Za-z0-9][A-Za-z0-9-]*(\\.[A-Za-z0-9][A-Za-z0-9-]*)+)(:[0-9]+)?/|[A-Za-z0-9][A-Za-z0-9-]*:[0-9]+/)?\
+[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[a-z0-9]+([._-][a-z0-9]+)*:[A-Za-z0-9_-]+)?$";
 pub const CERTIFICATE_ARN: &str = "^arn:aws[a-z-]*:acm:[a-z0-9]{2}(-[a-z0-9]+)+-[0-9]+:[0-9]{12}:certificate/[A-Za-z0-9-]{1,128}$";
 /// An SSM parameter's or a Secrets Manager secret's ARN, whole.
 pub const SECRET_ARN: &str = "^arn:aws[a-z-]*:(ssm:[a-z0-9]{2}(-[a-z0-9]+)+-[0-9]+:[0-9]{12}:parameter/[A-Za-z0-9_./-]+|secretsmanager:[a-z0-9]{2}(-[a-z0-9]+)+-[0-9]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$";
@@ -256,6 +257,11 @@ mod tests {
         agree(rule("EnvironmentVariable", "name"), "aZ_9-", |v| {
             validate_request(&RequestInput { environment_variables: vec![crate::model::EnvironmentVariable { name: v.into(), value: String::new() }], ..ok_request() }, None).is_empty()
         });
+    }
+
+    #[test]
+    fn images_are_what_their_validator_takes() {
+        agree(rule("RequestInput", "image_url"), "aZ9.-_/:@l", |v| image_url(v).is_ok());
     }
 
     #[test]

@@ -590,10 +590,62 @@ pub fn image_url(value: &str) -> Result<(), String> {
     if repository_path.chars().any(|c| c.is_ascii_uppercase()) {
         return Err("Container image repository names must be lowercase".into());
     }
-    if repository_path.is_empty() || repository_path.ends_with('/') || value.ends_with(':') {
-        return Err("Container image is not a valid image reference".into());
+    if !image_reference(value) {
+        return Err("Container image is not a valid image reference: [registry/]repository[:tag][@digest], \
+                    repository names of lowercase letters and digits with . _ - between them"
+            .into());
     }
     Ok(())
+}
+
+/// The grammar of `field_rules::IMAGE`, written out (no regex engine in the browser's
+/// wasm): `[host[:port]/]path[:tag][@digest]`, the first component being a host only when
+/// it has a dot or a port or is `localhost`.
+fn image_reference(value: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let lower = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    // [a-z0-9]+([._-]+[a-z0-9]+)*
+    let path_component = |p: &str| p.starts_with(lower) && p.ends_with(lower) && p.chars().all(|c| lower(c) || "._-".contains(c));
+    let host_label = |h: &str| h.starts_with(alnum) && h.chars().all(|c| alnum(c) || c == '-');
+    let registry = |first: &str| {
+        let (name, port) = match first.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (first, None),
+        };
+        let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        port_ok && (name == "localhost" || name.contains('.') || port.is_some()) && name.split('.').all(host_label)
+    };
+    let tag_ok = |t: &str| {
+        t.len() <= 128 && t.starts_with(|c: char| alnum(c) || c == '_') && t.chars().all(|c| alnum(c) || "_.-".contains(c))
+    };
+    // [a-z0-9]+([._-][a-z0-9]+)*:[A-Za-z0-9_-]+
+    let digest_ok = |d: &str| {
+        d.split_once(':').is_some_and(|(algorithm, encoded)| {
+            path_component(algorithm)
+                && !algorithm.as_bytes().windows(2).any(|w| !lower(w[0] as char) && !lower(w[1] as char))
+                && !encoded.is_empty()
+                && encoded.chars().all(|c| alnum(c) || "_-".contains(c))
+        })
+    };
+    let path_and_tag = |rest: &str| {
+        let (head, last) = rest.rsplit_once('/').map_or(("", rest), |(h, l)| (h, l));
+        let (last, tag) = match last.split_once(':') {
+            Some((l, t)) => (l, Some(t)),
+            None => (last, None),
+        };
+        tag.is_none_or(tag_ok) && (head.is_empty() || head.split('/').all(path_component)) && path_component(last)
+    };
+    let (name, digest) = match value.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (value, None),
+    };
+    if !digest.is_none_or(digest_ok) {
+        return false;
+    }
+    match name.split_once('/') {
+        Some((first, rest)) if registry(first) && path_and_tag(rest) => true,
+        _ => path_and_tag(name),
+    }
 }
 
 fn container_port(value: u32) -> Result<(), String> {

@@ -83,15 +83,15 @@ pub async fn create(s: &Services, actor: &User, input: EnvironmentInput) -> Resu
 /// Asks for a change of the environment: it waits for another approver's review (and
 /// its own plan) and takes effect when approved. Checked now and again at approval, when
 /// more APIs may depend on the environment.
-pub async fn update(s: &Services, actor: &User, name: &str, input: EnvironmentInput) -> Result<Environment> {
+pub async fn update(s: &Services, actor: &User, name: &str, mut input: EnvironmentInput) -> Result<Environment> {
     require_platform(actor)?;
-    // The body names the environment too: it must be this one (an environment's stacks are
-    // named after it, so it keeps its name).
+    // An environment keeps its name (its stacks are named after it): the path names it, and
+    // a name in the body is only checked, so one that is not a name at all is refused.
     if input.name != name {
         if let Err(message) = app::validation::environment_name(&input.name) {
             return Err(AppError::field("name", message).into());
         }
-        return Err(AppError::Conflict(format!("An environment keeps its name: {name} cannot become {}", input.name)).into());
+        input.name = name.to_string();
     }
     let errors = validate(s, &input);
     if !errors.is_empty() {
