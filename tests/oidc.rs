@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Berth with `[oidc]` pointed at `issuer`, mapping the groups the tests give.
 async fn berth_with(issuer: &str, extra: &str) -> Berth {
     let config = format!(
-        "[oidc]\nissuer = \"{issuer}\"\nclient_id = \"berth\"\nbutton = \"Sign in with Example SSO\"\n\
+        "[oidc]\nissuer = \"{issuer}\"\nclient_id = \"berth\"\nclient_secret = \"a-test-secret\"\nbutton = \"Sign in with Example SSO\"\n\
          admin_groups = [\"berth-admins\"]\napprover_groups = [\"platform-approvers\"]\nrequired_groups = [\"engineering\"]\n{extra}"
     );
     Berth::start_on_endpoint("http://127.0.0.1:9", &config).await.unwrap()

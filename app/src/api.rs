@@ -61,9 +61,9 @@ pub async fn sign_out() -> Result<(), AppError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "sign_in_options")]
-pub async fn sign_in_options() -> Result<SignInOptions, AppError> {
+pub async fn sign_in_options() -> Result<SignInMethods, AppError> {
     let (backend, _) = context()?;
-    Ok(backend.sign_in_options())
+    Ok(backend.sign_in_methods())
 }
 
 #[server(prefix = "/_fn", endpoint = "list_environments")]

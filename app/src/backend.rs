@@ -16,7 +16,7 @@ pub trait Backend: Send + Sync + 'static {
     /// has a sign-out of its own.
     async fn sign_out(&self, parts: &Parts) -> Result<Option<String>, AppError>;
     /// How people sign in here: the single sign-on button, and whether passwords work.
-    fn sign_in_options(&self) -> SignInOptions;
+    fn sign_in_methods(&self) -> SignInMethods;
 
     async fn list_users(&self, actor: &User) -> Result<Vec<User>, AppError>;
     async fn create_user(&self, actor: &User, new: NewUser) -> Result<User, AppError>;

@@ -82,7 +82,7 @@ pub struct UserPatch {
 /// How people sign in: through the configured single sign-on provider (its button's
 /// words), with a password, or both.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignInOptions {
+pub struct SignInMethods {
     pub single_sign_on: Option<String>,
     /// False when only the break-glass admin may use a password.
     pub passwords_for_everyone: bool,

@@ -40,7 +40,8 @@ issued = 0
 
 
 def published():
-    key = KEY_2 if args.mode == "rotating" and issued > 0 else KEY_1
+    # Rotated once the second token is out (the first is checked after it is issued).
+    key = KEY_2 if args.mode == "rotating" and issued > 1 else KEY_1
     return {"keys": [key.as_dict(private=False)]}
 
 

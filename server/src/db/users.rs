@@ -16,8 +16,6 @@ pub struct UserRow {
     pub created_at: String,
     /// Bumped when the password, role or team changes or the account is disabled.
     pub credentials_version: i64,
-    /// `<issuer> <subject>` of an account made by single sign-on; `None` for a local one.
-    pub oidc_subject: Option<String>,
 }
 
 impl UserRow {
@@ -36,7 +34,7 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, username, display_name, password_hash, role, team, disabled, created_at, credentials_version, oidc_subject";
+const COLUMNS: &str = "id, username, display_name, password_hash, role, team, disabled, created_at, credentials_version";
 
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))

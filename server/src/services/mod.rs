@@ -122,8 +122,8 @@ impl Backend for Services {
     async fn sign_out(&self, parts: &Parts) -> Result<Option<String>, AppError> {
         ok(auth::sign_out(self, parts).await)
     }
-    fn sign_in_options(&self) -> SignInOptions {
-        SignInOptions {
+    fn sign_in_methods(&self) -> SignInMethods {
+        SignInMethods {
             single_sign_on: self.sso.as_ref().map(|sso| sso.button().to_string()),
             passwords_for_everyone: self.sso.as_ref().is_none_or(|sso| sso.passwords_for_everyone()),
         }

@@ -10,7 +10,7 @@ use crate::config::Oidc;
 use crate::db::{self, audit, users::NewUserRow};
 use crate::error::Result;
 use app::error::AppError;
-use app::model::{Role, User};
+use app::model::Role;
 use app::validation;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
