@@ -126,6 +126,10 @@ async fn generated_requests_get_only_documented_answers() {
         .find_map(|l| l.trim().split_once(" generated").and_then(|(n, _)| n.parse().ok()))
         .expect("a count of test cases");
     assert!(generated >= 1000, "only {generated} test cases:\n{report}");
+    // The run's figures, for whoever reads the test output.
+    for line in report.lines().filter(|l| l.contains("generated") || l.contains("API Links") || l.contains("(in ")) {
+        eprintln!("schemathesis: {}", line.trim());
+    }
 
     // The run kept its credentials to the end (so its answers were not just 401s), and the
     // server never logged a panic or an internal error.
