@@ -18,7 +18,8 @@ pub fn LoginPage() -> impl IntoView {
             <h1>"Sign in to Berth"</h1>
             <Suspense fallback=|| ()>
                 {move || options.get().and_then(Result::ok).and_then(|o| o.single_sign_on.map(|button| (button, o.passwords_for_everyone))).map(|(button, passwords)| view! {
-                    <p><a class="button sso" href=start>{button}</a></p>
+                    // External to the router: the server answers it with a redirect to the provider.
+                    <p><a class="button sso" rel="external" href=start>{button}</a></p>
                     <p class="muted">{if passwords { "Or sign in with a Berth password:" } else { "Passwords are for the break-glass admin only:" }}</p>
                 })}
             </Suspense>

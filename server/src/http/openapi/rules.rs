@@ -41,6 +41,11 @@ fn query_parameters<'a>(doc: &'a mut Value, name: &'a str) -> impl Iterator<Item
 fn constrain(schema: &mut Value, shape: &Shape, may_be_empty: bool) {
     let nullable = schema["type"].as_array().is_some_and(|types| types.iter().any(|t| t == "null"));
     let object = schema.as_object_mut().expect("a property's schema is an object");
+    // A default the rule itself refuses (serde's `""` or `0` for a field that must be set)
+    // would mislead a client; the field's absence says the same.
+    if object.get("default").is_some_and(|d| !d.is_null() && !allows(shape, d)) {
+        object.remove("default");
+    }
     match shape {
         Shape::Text { min, max, pattern, not } => {
             object.insert("minLength".into(), json!(if may_be_empty { 0 } else { *min }));
@@ -99,5 +104,22 @@ pub fn require(doc: &mut Value, required: &[(&str, &[&str])]) {
             .pointer_mut(&format!("/components/schemas/{schema}"))
             .unwrap_or_else(|| panic!("field_rules::REQUIRED names {schema}, which the document lacks"));
         schema_value["required"] = json!(fields);
+        // A required field has no default: the one serde fills in (`""`, `0`) is a value the
+        // rules refuse, and a generated client would offer it.
+        for field in fields.iter() {
+            if let Some(property) = schema_value["properties"][field].as_object_mut() {
+                property.remove("default");
+            }
+        }
+    }
+}
+
+/// Whether a default value keeps to the rule (for the simple shapes; others keep theirs).
+fn allows(shape: &Shape, value: &Value) -> bool {
+    match (shape, value) {
+        (Shape::Text { min, max, .. }, Value::String(s)) => (*min..=*max).contains(&s.chars().count()),
+        (Shape::Integer { min, max }, Value::Number(n)) => n.as_i64().is_some_and(|n| (*min..=*max).contains(&n)),
+        (Shape::OneOf(words), Value::String(s)) => words.contains(s),
+        _ => true,
     }
 }
