@@ -53,6 +53,9 @@ is moto's own create path applied to update.
     CALLER-ARN is not authorized to perform: sts:AssumeRole on resource: ROLE-ARN". A
     DurationSeconds above the role's MaxSessionDuration is STS's ValidationError. The
     caller's own identity policies are not evaluated (moto enforces no IAM policies).
+13. `Fn::GetAZs` of the stack's own region (`''` or `!Ref AWS::Region`) gives that region's
+    zones (moto gives us-east-1's in every region, so a cluster stack in eu-west-1 had its
+    subnets and instances in `us-east-1a`).
 Everything else is stock moto.
 """
 
@@ -107,6 +110,10 @@ _clean_json = parsing.clean_json
 
 
 def clean_json(resource_json, resources_map):
+    if isinstance(resource_json, dict) and "Fn::GetAZs" in resource_json:
+        region = resource_json["Fn::GetAZs"]
+        if region in ("", None, {"Ref": "AWS::Region"}):  # the stack's region (moto: always us-east-1)
+            resource_json = {"Fn::GetAZs": resources_map._region_name}
     cleaned = _clean_json(resource_json, resources_map)
     if isinstance(resource_json, list):
         return [item for item in cleaned if item is not None]

@@ -173,6 +173,9 @@ class AccountsTest(LocalAwsCase):
                 registered = [e["message"] for e in service["events"] if "registered" in e["message"]]
                 self.assertTrue(registered and all(group in m for m in registered), registered)
 
+        groups = self.other.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        self.assertEqual({i["AvailabilityZone"][:-1] for g in groups for i in g["Instances"]}, {OTHER_REGION},
+                         "the cluster's instances are in the stack's region")
         # Each account and region sees only its own (other tests' services are there too).
         for place, own, other in [(self, mine, theirs), (self.other, theirs, mine)]:
             arns = place.ecs.list_services(cluster=place.cluster)["serviceArns"]
