@@ -9,7 +9,9 @@ in front of moto as an HTTP proxy on one loopback port and
   * forwards every AWS request to moto unchanged and returns moto's answer;
   * runs a scheduler that plays ECS's part: registers the auto scaling group's instances as
     container instances, keeps each service's desired count of tasks running (rolling
-    replacements, events), and registers the tasks as targets of the service's target group;
+    replacements, events), and registers the tasks as targets of the service's target group,
+    in every account and region that requests were made in (the account as moto finds it
+    from the access key, e.g. credentials of an STS AssumeRole into another account);
   * rewrites moto's answers to the few read calls moto gets wrong (ECS DescribeServices,
     DescribeTasks, ListTasks; ELBv2 DescribeTargetHealth) from the scheduler's state;
   * offers a control API under /_localaws/ to stop tasks, set task and target health, pause
