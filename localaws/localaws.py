@@ -64,7 +64,7 @@ log = logging.getLogger("localaws")
 
 DEFAULT_REGION = "us-east-1"
 # moto's default account (moto.core.DEFAULT_ACCOUNT_ID): the account of every request whose
-# access key moto did not issue. localaws asks the moto it talks to (moto_default_account).
+# access key moto did not issue. localaws asks the moto it talks to (Accounts.default).
 DEFAULT_ACCOUNT = "123456789012"
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 ELB_NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
