@@ -9,7 +9,9 @@ in front of moto as an HTTP proxy on one loopback port and
   * forwards every AWS request to moto unchanged and returns moto's answer;
   * runs a scheduler that plays ECS's part: registers the auto scaling group's instances as
     container instances, keeps each service's desired count of tasks running (rolling
-    replacements, events), and registers the tasks as targets of the service's target group;
+    replacements, events), and registers the tasks as targets of the service's target group,
+    in every account and region that requests were made in (the account as moto finds it
+    from the access key, e.g. credentials of an STS AssumeRole into another account);
   * rewrites moto's answers to the few read calls moto gets wrong (ECS DescribeServices,
     DescribeTasks, ListTasks; ELBv2 DescribeTargetHealth) from the scheduler's state;
   * offers a control API under /_localaws/ to stop tasks, set task and target health, pause
@@ -53,7 +55,7 @@ import urllib.parse
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import boto3
 import botocore.config
@@ -61,6 +63,9 @@ import botocore.config
 log = logging.getLogger("localaws")
 
 DEFAULT_REGION = "us-east-1"
+# moto's default account (moto.core.DEFAULT_ACCOUNT_ID): the account of every request whose
+# access key moto did not issue. localaws asks the moto it talks to (Accounts.default).
+DEFAULT_ACCOUNT = "123456789012"
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 ELB_NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
 # The ECS agent gives bridge-mode containers without a HostPort a port from this range.
@@ -81,6 +86,12 @@ HOP_BY_HOP = {
 
 def now() -> float:
     return time.time()
+
+
+def scope_of_arn(arn: str) -> Optional["Scope"]:
+    """The account and region of an ARN (arn:aws:ecs:REGION:ACCOUNT:...)."""
+    parts = arn.split(":", 5)
+    return Scope(parts[4], parts[3]) if len(parts) == 6 else None
 
 
 def short_id(arn: str) -> str:
@@ -152,15 +163,30 @@ def freeze_task_states(url: str) -> None:
     urllib.request.urlopen(request, timeout=5).read()
 
 
+class Scope(NamedTuple):
+    """Where AWS resources live: an account and a region. Every moto call of the scheduler,
+    the overlays and the control API is made in one."""
+    account: str
+    region: str
+
+    def __str__(self) -> str:
+        return f"{self.account}/{self.region}"
+
+
 class MotoClients:
-    """boto3 clients that talk to moto directly (not through the proxy: no faults, no stats).
+    """boto3 clients that talk to moto directly (not through the proxy: no faults, no stats),
+    one per service and scope. A client of another account than moto's default sends moto's
+    own `x-moto-account-id` header, which moto prefers to the access key when it decides the
+    account of a request (BaseResponse.get_current_account): these calls reach that account's
+    state whoever issued the credentials.
 
     botocore clients are thread-safe once created; creation is not, and is slow, so clients
     are shared and created under a lock.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, default_account: str = DEFAULT_ACCOUNT):
         self.url = url
+        self.default_account = default_account
         self._lock = threading.Lock()
         self._session = boto3.session.Session(aws_access_key_id="localaws",
                                               aws_secret_access_key="localaws")
@@ -168,13 +194,22 @@ class MotoClients:
         self._config = botocore.config.Config(retries={"max_attempts": 2, "mode": "standard"},
                                               connect_timeout=5, read_timeout=60)
 
-    def __call__(self, service: str, region: str):
+    def __call__(self, service: str, scope: Scope):
         with self._lock:
-            key = (service, region)
+            key = (service, scope)
             if key not in self._clients:
-                self._clients[key] = self._session.client(
-                    service, region_name=region, endpoint_url=self.url, config=self._config)
+                client = self._session.client(
+                    service, region_name=scope.region, endpoint_url=self.url, config=self._config)
+                if scope.account != self.default_account:
+                    client.meta.events.register("before-sign", _in_account(scope.account))
+                self._clients[key] = client
             return self._clients[key]
+
+
+def _in_account(account: str):
+    def add_header(request, **_):
+        request.headers["x-moto-account-id"] = account
+    return add_header
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,13 +373,16 @@ class State:
     """Everything localaws adds to moto. One re-entrant lock guards it all: the scheduler holds
     it for a whole tick, overlays and control calls for a moment."""
 
-    def __init__(self):
+    def __init__(self, default_account: str = DEFAULT_ACCOUNT):
         self.lock = threading.RLock()
-        self.regions = {DEFAULT_REGION}
+        self.default_account = default_account
+        # Where the scheduler runs: every (account, region) seen in a request, and always the
+        # default account in us-east-1.
+        self.scopes = {Scope(default_account, DEFAULT_REGION)}
         self.tasks = {}  # task ARN -> TaskRecord
         self.services = {}  # service ARN -> ServiceRecord
-        self.instances = {}  # (region, cluster name) -> set of EC2 ids registered in the cluster
-        self.stacks = {}  # (region, stack id) -> (status, updated, resources)
+        self.instances = {}  # (scope, cluster name) -> set of EC2 ids registered in the cluster
+        self.stacks = {}  # (scope, stack id) -> (status, updated, resources)
         self.task_definitions = {}  # task definition ARN -> (container name, container port)
         self.stack_task_definitions = {}  # service ARN -> its stack's task definition, last seen
         # target group ARN -> {(target id or None, port or None): (state, reason, description)}
@@ -365,10 +403,11 @@ class State:
             self.target_health.clear()
             self.task_definition_images.clear()
 
-    def find_task(self, cluster: str, task: str) -> Optional[TaskRecord]:
+    def find_task(self, cluster: str, task: str, scope: Optional[Scope] = None) -> Optional[TaskRecord]:
         for record in self.tasks.values():
             if (record.arn == task or short_id(record.arn) == task) and \
-                    cluster in (record.cluster_arn, short_id(record.cluster_arn)):
+                    cluster in (record.cluster_arn, short_id(record.cluster_arn)) and \
+                    (scope is None or scope_of_arn(record.cluster_arn) == scope):
                 return record
         return None
 
@@ -400,8 +439,8 @@ class Scheduler(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(self.tick_seconds):
             with self.state.lock:
-                for region in sorted(self.state.regions):
-                    self.attempt(f"tick in {region}", self.tick, region)
+                for scope in sorted(self.state.scopes):
+                    self.attempt(f"tick in {scope}", self.tick, scope)
 
     def attempt(self, what: str, function, *args):
         """Runs one piece of a tick and returns its result; a failure (moto answering oddly, a
@@ -417,49 +456,49 @@ class Scheduler(threading.Thread):
                 log.warning("scheduler: %s failed: %s", what, error, exc_info=log.isEnabledFor(logging.DEBUG))
             return None
 
-    def tick(self, region: str) -> None:
-        clusters, services_by_stack, deleted = self.read_stacks(region)
+    def tick(self, scope: Scope) -> None:
+        clusters, services_by_stack, deleted = self.read_stacks(scope)
         for cluster_name, asg_name in clusters:
             self.attempt(f"registering instances of {cluster_name}", self.register_instances,
-                         region, cluster_name, asg_name)
-        for cluster_arn in self.moto("ecs", region).list_clusters()["clusterArns"]:
+                         scope, cluster_name, asg_name)
+        for cluster_arn in self.moto("ecs", scope).list_clusters()["clusterArns"]:
             self.attempt(f"scheduling {cluster_arn}", self.schedule_cluster,
-                         region, cluster_arn, services_by_stack, deleted)
+                         scope, cluster_arn, services_by_stack, deleted)
 
-    def schedule_cluster(self, region: str, cluster_arn: str, services_by_stack: dict, deleted: set) -> None:
-        self.sync_tasks(region, cluster_arn)
+    def schedule_cluster(self, scope: Scope, cluster_arn: str, services_by_stack: dict, deleted: set) -> None:
+        self.sync_tasks(scope, cluster_arn)
         seen = set()
-        for service in self.describe_services(region, cluster_arn):
+        for service in self.describe_services(scope, cluster_arn):
             seen.add(service["serviceArn"])
             gone = service["status"] != "ACTIVE" or service["serviceArn"] in deleted
             stack = services_by_stack.get(service["serviceArn"], StackService(None, None))
             if not gone and self.stack_changed_task_definition(service, stack):
                 service = self.attempt(f"following the stack of {service['serviceArn']}",
-                                       self.follow_stack_task_definition, region, service,
+                                       self.follow_stack_task_definition, scope, service,
                                        stack.task_definition) or service
             target_group = stack.target_group or next(
                 (lb.get("targetGroupArn") for lb in service.get("loadBalancers", [])), None)
             self.attempt(f"scheduling {service['serviceArn']}", self.reconcile_service,
-                         region, service, target_group, gone)
+                         scope, service, target_group, gone)
         # A service that moto no longer lists at all: its tasks must not outlive it.
         for record in list(self.state.services.values()):
             if record.cluster_arn == cluster_arn and record.arn not in seen:
-                self.scale_in(region, record, self.live_tasks(record), "the service is gone")
-                self.sync_targets(region, record)
+                self.scale_in(scope, record, self.live_tasks(record), "the service is gone")
+                self.sync_targets(scope, record)
 
     # -- CloudFormation: which cluster owns which instances, which service which target group
 
-    def read_stacks(self, region: str) -> tuple:
+    def read_stacks(self, scope: Scope) -> tuple:
         """Pairs each stack's ECS cluster with its auto scaling group and each ECS service with
         its stack's target group and task definition. Returns (cluster pairs, service ARN ->
         StackService, service ARNs whose stack was deleted)."""
-        cfn = self.moto("cloudformation", region)
+        cfn = self.moto("cloudformation", scope)
         summaries = []
         for page in cfn.get_paginator("list_stacks").paginate():
             summaries.extend(page["StackSummaries"])
         clusters, services, deleted = [], {}, set()
         for summary in summaries:
-            key = (region, summary["StackId"])
+            key = (scope, summary["StackId"])
             status = summary["StackStatus"]
             updated = str(summary.get("LastUpdatedTime", summary.get("CreationTime")))
             cached = self.state.stacks.get(key)
@@ -499,32 +538,32 @@ class Scheduler(threading.Thread):
         self.state.stack_task_definitions[service["serviceArn"]] = stack.task_definition
         return stack.task_definition != service["taskDefinition"]
 
-    def follow_stack_task_definition(self, region: str, service: dict, task_definition: str) -> dict:
+    def follow_stack_task_definition(self, scope: Scope, service: dict, task_definition: str) -> dict:
         """moto's stack update registers the new task definition revision but leaves the
         service on the old one (the service's own properties did not change); CloudFormation
         updates the service. Do what CloudFormation would have done."""
-        name, _ = self.container_of(region, task_definition)
+        name, _ = self.container_of(scope, task_definition)
         if name is None:  # an unpatched moto (--moto-url) registered a revision without containers
             raise RuntimeError(f"{task_definition} has no containers (moto's stack update bug, "
                                "fixed only in the moto localaws starts): not moving the service to it")
         log.info("moving %s to %s, as its stack update would have", service["serviceName"], task_definition)
-        return self.moto("ecs", region).update_service(
+        return self.moto("ecs", scope).update_service(
             cluster=service["clusterArn"], service=service["serviceArn"], taskDefinition=task_definition)["service"]
 
-    def register_instances(self, region: str, cluster: str, asg_name: str) -> None:
+    def register_instances(self, scope: Scope, cluster: str, asg_name: str) -> None:
         """What the ECS agent does when an instance boots with ECS_CLUSTER set."""
-        autoscaling, ecs = self.moto("autoscaling", region), self.moto("ecs", region)
+        autoscaling, ecs = self.moto("autoscaling", scope), self.moto("ecs", scope)
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])
         wanted = [i["InstanceId"] for g in groups["AutoScalingGroups"] for i in g["Instances"]
                   if i["LifecycleState"] == "InService"]
-        known = self.state.instances.get((region, cluster))
+        known = self.state.instances.get((scope, cluster))
         if known is None:  # first look (or after a restart against a running moto)
             arns = ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
             known = set()
             if arns:
                 described = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)
                 known = {c["ec2InstanceId"] for c in described["containerInstances"]}
-            self.state.instances[(region, cluster)] = known
+            self.state.instances[(scope, cluster)] = known
         for instance_id in wanted:
             if instance_id not in known:
                 ecs.register_container_instance(
@@ -534,9 +573,9 @@ class Scheduler(threading.Thread):
 
     # -- tasks: moto says which exist and which stopped; localaws adds the rest
 
-    def sync_tasks(self, region: str, cluster_arn: str) -> None:
+    def sync_tasks(self, scope: Scope, cluster_arn: str) -> None:
         """Adopts tasks started by anyone, and notices tasks stopped through StopTask."""
-        ecs = self.moto("ecs", region)
+        ecs = self.moto("ecs", scope)
         running = ecs.list_tasks(cluster=cluster_arn, desiredStatus="RUNNING")["taskArns"]
         stopped = ecs.list_tasks(cluster=cluster_arn, desiredStatus="STOPPED")["taskArns"]
         tasks = self.state.tasks
@@ -545,13 +584,13 @@ class Scheduler(threading.Thread):
         for task in describe_tasks(ecs, cluster_arn, news + stopped_now):
             record = tasks.get(task["taskArn"])
             if record is None:
-                self.adopt(region, task)
+                self.adopt(scope, task)
             elif task["lastStatus"] == "STOPPED":
                 # Stopped by a StopTask call that did not go through the control API.
                 mark_stopped(record, task.get("stoppedReason") or "Task stopped by user",
                              "UserInitiated", 0)
 
-    def adopt(self, region: str, task: dict) -> TaskRecord:
+    def adopt(self, scope: Scope, task: dict) -> TaskRecord:
         stopped = task["lastStatus"] == "STOPPED"
         record = TaskRecord(
             arn=task["taskArn"], cluster_arn=task["clusterArn"], group=task.get("group", ""),
@@ -562,17 +601,17 @@ class Scheduler(threading.Thread):
         )
         if stopped:
             mark_stopped(record, task.get("stoppedReason") or "", "UserInitiated", 0)
-        self.place(region, record)
+        self.place(scope, record)
         self.state.tasks[record.arn] = record
         return record
 
-    def place(self, region: str, record: TaskRecord) -> None:
+    def place(self, scope: Scope, record: TaskRecord) -> None:
         """Finds the task's EC2 instance and gives it a dynamic host port, as the agent would."""
-        name, port = self.container_of(region, record.task_definition)
+        name, port = self.container_of(scope, record.task_definition)
         record.container_port = port
         if not record.container_instance:
             return
-        ecs = self.moto("ecs", region)
+        ecs = self.moto("ecs", scope)
         described = ecs.describe_container_instances(
             cluster=record.cluster_arn, containerInstances=[record.container_instance])
         for instance in described["containerInstances"]:
@@ -582,10 +621,10 @@ class Scheduler(threading.Thread):
                     if t.live and t.container_instance == record.container_instance}
             record.host_port = next(p for p in range(EPHEMERAL_PORT_START, 65536) if p not in used)
 
-    def container_of(self, region: str, task_definition: str) -> tuple:
+    def container_of(self, scope: Scope, task_definition: str) -> tuple:
         """(name, port) of the task definition's first container that maps a port."""
         if task_definition not in self.state.task_definitions:
-            described = self.moto("ecs", region).describe_task_definition(taskDefinition=task_definition)
+            described = self.moto("ecs", scope).describe_task_definition(taskDefinition=task_definition)
             found = (None, None)
             for container in described["taskDefinition"]["containerDefinitions"]:
                 mappings = container.get("portMappings", [])
@@ -597,22 +636,22 @@ class Scheduler(threading.Thread):
 
     # -- services
 
-    def describe_services(self, region: str, cluster_arn: str) -> list:
-        ecs = self.moto("ecs", region)
+    def describe_services(self, scope: Scope, cluster_arn: str) -> list:
+        ecs = self.moto("ecs", scope)
         arns = ecs.list_services(cluster=cluster_arn)["serviceArns"]
         services = []
         for i in range(0, len(arns), 10):
             services.extend(ecs.describe_services(cluster=cluster_arn, services=arns[i:i + 10])["services"])
         return services
 
-    def service_record(self, region: str, service: dict, target_group: Optional[str]) -> ServiceRecord:
+    def service_record(self, scope: Scope, service: dict, target_group: Optional[str]) -> ServiceRecord:
         record = self.state.services.get(service["serviceArn"])
         if record is None:
             record = ServiceRecord(arn=service["serviceArn"], name=service["serviceName"],
                                    cluster_arn=service["clusterArn"])
             self.state.services[record.arn] = record
         record.target_group = target_group
-        record.container_name, record.container_port = self.container_of(region, service["taskDefinition"])
+        record.container_name, record.container_port = self.container_of(scope, service["taskDefinition"])
         self.follow_deployments(record, service)
         return record
 
@@ -642,23 +681,23 @@ class Scheduler(threading.Thread):
     def live_tasks(self, record: ServiceRecord) -> list:
         return [t for t in self.state.service_tasks(record.cluster_arn, record.name) if t.live]
 
-    def reconcile_service(self, region: str, service: dict, target_group: Optional[str], gone: bool) -> None:
-        record = self.service_record(region, service, target_group)
+    def reconcile_service(self, scope: Scope, service: dict, target_group: Optional[str], gone: bool) -> None:
+        record = self.service_record(scope, service, target_group)
         tasks = self.live_tasks(record)
         if gone:
-            self.scale_in(region, record, tasks, "the service was deleted")
-            self.sync_targets(region, record)
+            self.scale_in(scope, record, tasks, "the service was deleted")
+            self.sync_targets(scope, record)
             return
         desired = service["desiredCount"]
         if not self.state.paused:
-            self.run_task_failures(region, record)
-            self.circuit_breaker(region, record, service, desired)
+            self.run_task_failures(scope, record)
+            self.circuit_breaker(scope, record, service, desired)
             tasks = self.live_tasks(record)
         primary = record.primary
         current = [t for t in tasks if belongs_to(t, primary, record)]
         old = [t for t in tasks if t not in current]
         if len(current) < desired and self.may_launch(record):
-            self.launch(region, record, desired - len(current))
+            self.launch(scope, record, desired - len(current))
         if self.state.paused:
             return  # launched tasks stay PENDING; nothing else moves
         for task in current:
@@ -666,16 +705,16 @@ class Scheduler(threading.Thread):
                 task.phase, task.started_at, task.health = "RUNNING", now(), "HEALTHY"
         if len(current) > desired:
             extras = sorted(current, key=lambda t: (t.phase != "PENDING", -(t.started_at or 0)))
-            self.stop(region, record, extras[:len(current) - desired])
+            self.stop(scope, record, extras[:len(current) - desired])
         running = [t for t in self.live_tasks(record) if belongs_to(t, primary, record) and t.phase == "RUNNING"
                    and t.failure is None]  # a task that is going to fail never passes its health checks
         if old and len(running) >= desired:
-            self.stop(region, record, old)  # the new deployment is up: retire the old one
-        self.sync_targets(region, record)
+            self.stop(scope, record, old)  # the new deployment is up: retire the old one
+        self.sync_targets(scope, record)
         self.settle(record, desired)
 
-    def launch(self, region: str, record: ServiceRecord, count: int) -> None:
-        ecs = self.moto("ecs", region)
+    def launch(self, scope: Scope, record: ServiceRecord, count: int) -> None:
+        ecs = self.moto("ecs", scope)
         try:
             answer = ecs.run_task(cluster=record.cluster_arn, taskDefinition=record.primary.task_definition,
                                   count=count, launchType="EC2", startedBy=record.primary.id,
@@ -685,10 +724,10 @@ class Scheduler(threading.Thread):
             log.debug("run_task for %s failed: %s", record.name, error)
             tasks = []
         for task in tasks:
-            created = self.adopt(region, task)
+            created = self.adopt(scope, task)
             created.phase, created.started_at, created.health = "PENDING", None, "UNKNOWN"
             created.failure = self.attempt(f"matching {created.arn} with the task failure rules",
-                                           self.failure_for, region, record, created)
+                                           self.failure_for, scope, record, created)
         if tasks:
             names = " ".join(f"(task {short_id(t['taskArn'])})" for t in tasks)
             message = f"(service {record.name}) has started {len(tasks)} tasks: {names}."
@@ -703,7 +742,7 @@ class Scheduler(threading.Thread):
             record.event(f"(service {record.name}) was unable to place a task because no container "
                          "instance met all of its requirements.")
 
-    def stop(self, region: str, record: ServiceRecord, tasks: list, reason: Optional[str] = None,
+    def stop(self, scope: Scope, record: ServiceRecord, tasks: list, reason: Optional[str] = None,
              exit_code: Optional[int] = 0) -> None:
         """The scheduler stops tasks (scale-in, replaced deployment, deleted service, failed
         health checks)."""
@@ -712,29 +751,29 @@ class Scheduler(threading.Thread):
         reason = reason or f"Scaling activity initiated by (deployment {record.primary.id})"
         for task in tasks:
             mark_stopped(task, reason, "ServiceSchedulerInitiated", exit_code)
-        self.sync_targets(region, record)  # ECS drains a task's target before stopping it
+        self.sync_targets(scope, record)  # ECS drains a task's target before stopping it
         for task in tasks:
-            self.moto("ecs", region).stop_task(cluster=task.cluster_arn, task=task.arn, reason=reason)
+            self.moto("ecs", scope).stop_task(cluster=task.cluster_arn, task=task.arn, reason=reason)
         names = " ".join(f"(task {short_id(t.arn)})" for t in tasks)
         record.event(f"(service {record.name}) has stopped {len(tasks)} running tasks: {names}.")
         record.steady = False
 
     # -- task failures (rules set through the control API) and the deployment circuit breaker
 
-    def images_of(self, region: str, task_definition: str) -> list:
+    def images_of(self, scope: Scope, task_definition: str) -> list:
         """[(image, essential)] of the task definition's containers."""
         if task_definition not in self.state.task_definition_images:
-            described = self.moto("ecs", region).describe_task_definition(taskDefinition=task_definition)
+            described = self.moto("ecs", scope).describe_task_definition(taskDefinition=task_definition)
             self.state.task_definition_images[task_definition] = [
                 (c.get("image") or "", c.get("essential", True) is not False)
                 for c in described["taskDefinition"]["containerDefinitions"]]
         return self.state.task_definition_images[task_definition]
 
-    def failure_for(self, region: str, record: ServiceRecord, task: TaskRecord) -> Optional[TaskFailure]:
+    def failure_for(self, scope: Scope, record: ServiceRecord, task: TaskRecord) -> Optional[TaskFailure]:
         rules = self.state.task_rules
         if not rules:
             return None
-        containers = self.images_of(region, task.task_definition)
+        containers = self.images_of(scope, task.task_definition)
         for rule in rules:
             image = rule.match(containers, record.name, short_id(record.cluster_arn))
             if image is not None:
@@ -744,7 +783,7 @@ class Scheduler(threading.Thread):
                                    rule.stop_after_ms / 1000)
         return None
 
-    def run_task_failures(self, region: str, record: ServiceRecord) -> None:
+    def run_task_failures(self, scope: Scope, record: ServiceRecord) -> None:
         """What the agent and ECS do to tasks a rule fails: an image that cannot be pulled stops
         the task before it runs; an essential container that exits stops it; a failing
         container health check makes it UNHEALTHY, and ECS then stops it."""
@@ -754,9 +793,9 @@ class Scheduler(threading.Thread):
                 continue
             if failure.kind == "pull" and task.phase == "PENDING":
                 reason = failure.reason or PULL_ERROR.format(image=failure.image)
-                self.task_failed(region, record, task, reason, "TaskFailedToStart", None, reason, never_ran=True)
+                self.task_failed(scope, record, task, reason, "TaskFailedToStart", None, reason, never_ran=True)
             elif failure.kind == "exit" and task.phase == "RUNNING" and now() - task.started_at >= failure.after:
-                self.task_failed(region, record, task, "Essential container in task exited", "EssentialContainerExited",
+                self.task_failed(scope, record, task, "Essential container in task exited", "EssentialContainerExited",
                                  failure.exit_code, failure.reason)
             elif failure.kind == "unhealthy" and task.phase == "RUNNING":
                 if task.unhealthy_since is None:
@@ -768,16 +807,16 @@ class Scheduler(threading.Thread):
                     continue
                 # Unhealthy for long enough: ECS replaces the task.
                 record.event(f"(service {record.name}) (task {short_id(task.arn)}) failed container health checks.")
-                self.stop(region, record, [task], "Task failed container health checks", failure.exit_code)
+                self.stop(scope, record, [task], "Task failed container health checks", failure.exit_code)
                 task.failed, task.container_reason = True, failure.reason
                 record.unhealthy_replaced += 1
                 self.note_failure(record)
 
-    def task_failed(self, region: str, record: ServiceRecord, task: TaskRecord, reason: str, stop_code: str,
+    def task_failed(self, scope: Scope, record: ServiceRecord, task: TaskRecord, reason: str, stop_code: str,
                     exit_code: Optional[int], container_reason: Optional[str], never_ran: bool = False) -> None:
         mark_stopped(task, reason, stop_code, exit_code, container_reason)
         task.failed, task.never_ran = True, never_ran
-        self.moto("ecs", region).stop_task(cluster=task.cluster_arn, task=task.arn, reason=reason)
+        self.moto("ecs", scope).stop_task(cluster=task.cluster_arn, task=task.arn, reason=reason)
         log.info("task %s of %s stopped: %s", short_id(task.arn), record.name, reason)
         self.note_failure(record)
 
@@ -795,7 +834,7 @@ class Scheduler(threading.Thread):
         """A deployment the circuit breaker failed starts no tasks; after failures ECS waits."""
         return not record.primary.failed and now() >= record.next_launch_at
 
-    def circuit_breaker(self, region: str, record: ServiceRecord, service: dict, desired: int) -> None:
+    def circuit_breaker(self, scope: Scope, record: ServiceRecord, service: dict, desired: int) -> None:
         """ECS's deployment circuit breaker: once the primary deployment has as many failed tasks
         as the threshold (half the desired count, at least 3, at most 200) before it completed,
         it is FAILED; with rollback, the last completed deployment becomes primary again."""
@@ -815,7 +854,7 @@ class Scheduler(threading.Thread):
         if not record.circuit_breaker[1] or target is None:
             return  # no rollback: the deployment stays FAILED and starts no more tasks
         record.event(f"(service {record.name}) rolling back to deployment {target.id}.")
-        self.moto("ecs", region).update_service(cluster=record.cluster_arn, service=record.arn,
+        self.moto("ecs", scope).update_service(cluster=record.cluster_arn, service=record.arn,
                                                 taskDefinition=target.task_definition)
         primary.status = "ACTIVE"
         record.deployments.remove(target)
@@ -823,12 +862,12 @@ class Scheduler(threading.Thread):
         record.deployments.insert(0, target)
         record.consecutive_failures, record.next_launch_at = 0, 0.0
 
-    def scale_in(self, region: str, record: ServiceRecord, tasks: list, why: str) -> None:
+    def scale_in(self, scope: Scope, record: ServiceRecord, tasks: list, why: str) -> None:
         if tasks:
             log.info("stopping %d tasks of %s: %s", len(tasks), record.name, why)
-            self.stop(region, record, tasks)
+            self.stop(scope, record, tasks)
 
-    def sync_targets(self, region: str, record: ServiceRecord) -> None:
+    def sync_targets(self, scope: Scope, record: ServiceRecord) -> None:
         """One target per running task (instance id + host port, as ECS registers bridge-mode
         tasks); targets of stopped tasks are deregistered."""
         wanted = {}
@@ -844,18 +883,18 @@ class Scheduler(threading.Thread):
             if not added and not removed:
                 continue
             record.targets[group] = dict(want)
-            self.apply_targets(region, group, added, removed)
+            self.apply_targets(scope, group, added, removed)
             if added:  # new tasks take traffic before old ones are drained, as in ECS
                 record.event(f"(service {record.name}) registered {len(added)} targets in (target-group {group})")
             if removed:
                 record.event(f"(service {record.name}) has begun draining connections on {len(removed)} tasks.")
                 record.event(f"(service {record.name}) deregistered {len(removed)} targets in (target-group {group})")
 
-    def apply_targets(self, region: str, group: str, added: dict, removed: dict) -> None:
+    def apply_targets(self, scope: Scope, group: str, added: dict, removed: dict) -> None:
         """moto keys a group's targets by instance id alone, so two tasks on one instance are
         one moto target: register each instance while any of its tasks runs, deregister it
         when none does. DescribeTargetHealth is answered per task from the scheduler's list."""
-        elb = self.moto("elbv2", region)
+        elb = self.moto("elbv2", scope)
         still = {instance for instance, _ in self.state.managed_targets(group)}
         if added:
             elb.register_targets(TargetGroupArn=group,
@@ -987,7 +1026,7 @@ def overlay_describe_tasks(ctx, call, body: dict) -> dict:
         for task in body.get("tasks", []):
             record = ctx.state.tasks.get(task.get("taskArn"))
             if record is None:  # started since the last tick
-                record = ctx.scheduler.adopt(call.region, task)
+                record = ctx.scheduler.adopt(call.scope, task)
             rewrite_task(task, record)
     return body
 
@@ -1041,7 +1080,7 @@ def overlay_list_tasks(ctx, call, body: dict) -> dict:
     arns = body.get("taskArns", [])
     if not arns:
         return body
-    tasks = describe_tasks(ctx.moto("ecs", call.region), request.get("cluster", "default"), arns)
+    tasks = describe_tasks(ctx.moto("ecs", call.scope), request.get("cluster", "default"), arns)
     by_arn = {t["taskArn"]: t for t in tasks}
     kept = []
     with ctx.state.lock:
@@ -1211,7 +1250,7 @@ def simulate_principal_policy(ctx, call) -> tuple:
     source = params.get("PolicySourceArn", "")
     actions = [v for k, v in sorted(params.items(), key=lambda kv: kv[0]) if k.startswith("ActionNames.member.")]
     resources = [v for k, v in params.items() if k.startswith("ResourceArns.member.")] or ["*"]
-    iam = ctx.moto("iam", call.region)
+    iam = ctx.moto("iam", call.scope)
     try:
         documents = principal_policies(iam, source)
     except Exception as error:  # an unknown principal: IAM answers NoSuchEntity
@@ -1353,6 +1392,77 @@ class Call:
     protocol: str  # json or query
     params: dict
     json_content_type: str = "application/x-amz-json-1.1"
+    account: str = DEFAULT_ACCOUNT  # set by the proxy (Accounts.of)
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.account, self.region)
+
+
+# moto's own pattern for the access key in a request's Authorization header
+# (moto.core.responses.BaseResponse.access_key_regex).
+MOTO_ACCESS_KEY = re.compile(r"AWS.*(?P<access_key>(?<![A-Z0-9])[A-Z0-9]{20}(?![A-Z0-9]))[:/]")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+class Accounts:
+    """The account moto serves a request in, found as moto finds it
+    (BaseResponse.get_current_account): its `x-moto-account-id` header if it has one, else the
+    account whose IAM knows the request's access key (moto.iam.models.get_account_id_from:
+    keys of IAM users, and the temporary keys STS AssumeRole issues, which belong to the
+    role's account), else moto's default account. The key's account is asked from moto once
+    (STS GetCallerIdentity with that key, answered from the same lookup) and remembered:
+    moto never gives a key to another account, and a reset forgets them all."""
+
+    def __init__(self, moto_url: str):
+        parsed = urllib.parse.urlsplit(moto_url)
+        self.host, self.port = parsed.hostname, parsed.port or 80
+        self.lock = threading.Lock()
+        self.by_key = {}  # access key id (None: no key moto recognises) -> account id
+        self.default = self.lookup(None) or DEFAULT_ACCOUNT
+
+    def of(self, headers, path: str) -> str:
+        header = headers.get("x-moto-account-id")
+        if header:
+            return header
+        match = MOTO_ACCESS_KEY.search(headers.get("Authorization", ""))
+        key = match.group(1) if match else \
+            (urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("AWSAccessKeyId") or [None])[0]
+        with self.lock:
+            if key in self.by_key:
+                return self.by_key[key]
+        account = self.lookup(key)
+        if account is None:  # moto did not answer: the default, asked again next time
+            return self.default
+        with self.lock:
+            self.by_key[key] = account
+        return account
+
+    def lookup(self, key: Optional[str]) -> Optional[str]:
+        """The account moto gives the access key `key` (None: one it does not recognise)."""
+        authorization = (f"AWS4-HMAC-SHA256 Credential={key or 'localaws'}/20200101/{DEFAULT_REGION}/sts/"
+                         "aws4_request, SignedHeaders=host, Signature=0")
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            connection.request("POST", "/", body=b"Action=GetCallerIdentity&Version=2011-06-15",
+                               headers={"Authorization": authorization,
+                                        "Content-Type": "application/x-www-form-urlencoded"})
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                return None
+            account = re.search(rb"<Account>(\d{12})</Account>", body)
+            return account.group(1).decode() if account else None
+        except OSError as error:
+            log.warning("cannot ask moto for the account of an access key: %s", error)
+            return None
+        finally:
+            connection.close()
+
+    def forget(self) -> None:
+        """moto was reset: the keys it issued are gone."""
+        with self.lock:
+            self.by_key.clear()
 
 
 def describe_call(method: str, path: str, headers, body: bytes) -> Call:
@@ -1379,9 +1489,10 @@ def describe_call(method: str, path: str, headers, body: bytes) -> Call:
 class Context:
     """What a request handler needs: the shared state, moto, the scheduler and the faults."""
 
-    def __init__(self, state, moto, scheduler, faults, moto_url):
+    def __init__(self, state, moto, scheduler, faults, moto_url, accounts=None):
         self.state, self.moto, self.scheduler, self.faults = state, moto, scheduler, faults
         self.moto_url = moto_url
+        self.accounts = accounts
         self.stack_step_ms = 0  # --stack-step-ms
         parsed = urllib.parse.urlsplit(moto_url)
         self.moto_host, self.moto_port = parsed.hostname, parsed.port or 80
@@ -1459,6 +1570,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             with self.ctx.state.lock:
                 answer = self.forward(body)
                 self.ctx.state.reset()
+                self.ctx.accounts.forget()
                 freeze_task_states(self.ctx.moto_url)
         else:
             answer = self.forward(body)
@@ -1467,8 +1579,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def aws(self, body: bytes) -> None:
         call = describe_call(self.command, self.path, self.headers, body)
         ctx = self.ctx
+        call.account = ctx.accounts.of(self.headers, self.path)
         with ctx.state.lock:
-            ctx.state.regions.add(call.region)
+            ctx.state.scopes.add(call.scope)
         ctx.faults.count_call(call.service, call.action)
         fault, delay = ctx.faults.draw(call.service)
         if delay:
@@ -1522,39 +1635,53 @@ def control_health(ctx, request):
 
 def control_stop_task(ctx, request):
     """Stops a task as if its essential container exited; the scheduler replaces it."""
-    region = request.get("region", DEFAULT_REGION)
+    scope = request_scope(ctx, request)
     cluster, task, reason = request["cluster"], request["task"], request["reason"]
     exit_code = request.get("exit_code")
     stop_code = request.get("stop_code") or ("EssentialContainerExited" if exit_code is not None else "UserInitiated")
     with ctx.state.lock:
-        record = find_or_sync_task(ctx, region, cluster, task)
+        record = find_or_sync_task(ctx, scope, cluster, task)
         if record is None:
             return 404, {"error": f"no task {task} in cluster {cluster}"}
-        ctx.moto("ecs", region).stop_task(cluster=record.cluster_arn, task=record.arn, reason=reason)
+        ctx.moto("ecs", scope).stop_task(cluster=record.cluster_arn, task=record.arn, reason=reason)
         mark_stopped(record, reason, stop_code, exit_code)
         return 200, {"taskArn": record.arn, "stopCode": stop_code, "stoppedReason": reason, "exitCode": exit_code}
 
 
 def control_task_health(ctx, request):
-    region = request.get("region", DEFAULT_REGION)
+    scope = request_scope(ctx, request)
     health = request["health"]
     if health not in ("HEALTHY", "UNHEALTHY", "UNKNOWN"):
         raise ValueError("health must be HEALTHY, UNHEALTHY or UNKNOWN")
     with ctx.state.lock:
-        record = find_or_sync_task(ctx, region, request["cluster"], request["task"])
+        record = find_or_sync_task(ctx, scope, request["cluster"], request["task"])
         if record is None:
             return 404, {"error": f"no task {request['task']} in cluster {request['cluster']}"}
         record.health = health
         return 200, {"taskArn": record.arn, "healthStatus": health}
 
 
-def find_or_sync_task(ctx, region, cluster, task) -> Optional[TaskRecord]:
-    record = ctx.state.find_task(cluster, task)
+def request_scope(ctx, request) -> Scope:
+    """A control request's account and region: as given, else those of its task's or
+    cluster's ARN, else moto's default account and us-east-1."""
+    named = next((scope_of_arn(request[k]) for k in ("task", "cluster")
+                  if isinstance(request.get(k), str) and request[k].startswith("arn:")), None)
+    account = request.get("account", named.account if named else ctx.state.default_account)
+    region = request.get("region", named.region if named else DEFAULT_REGION)
+    if not isinstance(account, str) or not ACCOUNT_ID.match(account):
+        raise ValueError("account must be a 12-digit AWS account id")
+    if not isinstance(region, str) or not region:
+        raise ValueError("region must be a region name")
+    return Scope(account, region)
+
+
+def find_or_sync_task(ctx, scope, cluster, task) -> Optional[TaskRecord]:
+    record = ctx.state.find_task(cluster, task, scope)
     if record is None:  # started since the last tick
-        cluster_arn = ctx.moto("ecs", region).describe_clusters(clusters=[cluster])["clusters"]
+        cluster_arn = ctx.moto("ecs", scope).describe_clusters(clusters=[cluster])["clusters"]
         if cluster_arn:
-            ctx.scheduler.sync_tasks(region, cluster_arn[0]["clusterArn"])
-            record = ctx.state.find_task(cluster, task)
+            ctx.scheduler.sync_tasks(scope, cluster_arn[0]["clusterArn"])
+            record = ctx.state.find_task(cluster, task, scope)
     return record
 
 
@@ -1704,9 +1831,10 @@ def main(argv=None) -> int:
             status, answer = moto_stacks(moto_url, {"step_ms": args.stack_step_ms})
             if status != 200:
                 raise SystemExit(f"--stack-step-ms: {answer.get('error')}")
-        state, moto, faults = State(), MotoClients(moto_url), Faults()
+        accounts = Accounts(moto_url)
+        state, moto, faults = State(accounts.default), MotoClients(moto_url, accounts.default), Faults()
         scheduler = Scheduler(state, moto, args.tick_ms / 1000)
-        Proxy.ctx = Context(state, moto, scheduler, faults, moto_url)
+        Proxy.ctx = Context(state, moto, scheduler, faults, moto_url, accounts)
         Proxy.ctx.stack_step_ms = args.stack_step_ms
         server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Proxy)
         server.daemon_threads = True

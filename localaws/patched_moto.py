@@ -38,11 +38,33 @@ is moto's own create path applied to update.
 11. Opt-in (stack_lifecycle.py): stack operations that take time and fail as on AWS, set
     through `/moto-api/localaws/stacks` (localaws's `/_localaws/stacks`). Without that
     setting, moto's synchronous stacks are unchanged.
+12. STS AssumeRole checks the role as AWS does (moto hands out credentials for any role ARN,
+    even one that does not exist, whatever its trust policy and ExternalId): the role must
+    exist in its account and its trust policy must let the caller assume it. A statement
+    applies when its Action (or NotAction) covers `sts:AssumeRole`, its Principal (or
+    NotPrincipal) names the caller (`*`, the caller's account as `123456789012` or
+    `arn:aws:iam::123456789012:root`, the caller's IAM user or role ARN, or its assumed-role
+    session ARN; Service and Federated principals are never an IAM caller) and its
+    Condition holds; an applying Deny refuses, else an applying Allow grants. Conditions are
+    evaluated on `sts:ExternalId`, `aws:PrincipalAccount` and `aws:PrincipalArn` (operators
+    String[Not]Equals[IgnoreCase], String[Not]Like, Arn[Not]Equals, Arn[Not]Like, Null,
+    with IfExists; an unknown operator on these keys does not hold); a condition on any
+    other key holds. Otherwise the call answers, as STS does, HTTP 403 `AccessDenied` "User:
+    CALLER-ARN is not authorized to perform: sts:AssumeRole on resource: ROLE-ARN". A
+    DurationSeconds above the role's MaxSessionDuration is STS's ValidationError. The
+    caller's own identity policies are not evaluated (moto enforces no IAM policies).
+13. `Fn::GetAZs` of the stack's own region (`''` or `!Ref AWS::Region`) gives that region's
+    zones (moto gives us-east-1's in every region, so a cluster stack in eu-west-1 had its
+    subnets and instances in `us-east-1a`).
 Everything else is stock moto.
 """
 
+import fnmatch
 import json
+import re
 import sys
+import urllib.parse
+from xml.sax.saxutils import escape as xml_escape
 
 from moto.applicationautoscaling import models as aas_models
 from moto.cloudformation import models as cfn_models
@@ -57,6 +79,8 @@ from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
 from moto.iam import models as iam_models
 from moto.server import main
+from moto.sts import responses as sts_responses
+from moto.utilities.utils import get_partition
 
 
 def _same_containers(original: list, new: list) -> bool:
@@ -86,6 +110,10 @@ _clean_json = parsing.clean_json
 
 
 def clean_json(resource_json, resources_map):
+    if isinstance(resource_json, dict) and "Fn::GetAZs" in resource_json:
+        region = resource_json["Fn::GetAZs"]
+        if region in ("", None, {"Ref": "AWS::Region"}):  # the stack's region (moto: always us-east-1)
+            resource_json = {"Fn::GetAZs": resources_map._region_name}
     cleaned = _clean_json(resource_json, resources_map)
     if isinstance(resource_json, list):
         return [item for item in cleaned if item is not None]
@@ -460,6 +488,135 @@ def create_service_response(self):
 
 
 ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
+
+# -- 12. STS AssumeRole as AWS checks it: the role exists and its trust policy admits the caller
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _caller_names(backend, access_key_id: str, region: str) -> tuple:
+    """(caller ARN as STS prints it, caller account, ARNs a trust policy may name the caller
+    by, the caller's aws:PrincipalArn)."""
+    _, arn, account = backend.get_caller_identity(access_key_id, region)
+    assumed = backend.get_assumed_role_from_access_key(access_key_id)
+    principal_arn = assumed.role_arn if assumed is not None else arn  # a session is its role
+    return arn, account, {arn, principal_arn}, principal_arn
+
+
+def _principal_matches(principal, account: str, names: set) -> bool:
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    for value in _listed(principal.get("AWS", [])):
+        value = str(value)
+        if value == "*" or value == account or value in names:
+            return True
+        if re.fullmatch(r"arn:aws[\w-]*:iam::(\d{12}):root", value) and value.split(":")[4] == account:
+            return True
+    return False  # Service, Federated, CanonicalUser: never an IAM caller
+
+
+_STRING_OPERATORS = {
+    "stringequals": lambda v, p: v == p,
+    "stringequalsignorecase": lambda v, p: v.lower() == p.lower(),
+    "stringlike": lambda v, p: fnmatch.fnmatchcase(v, p),
+    "arnequals": lambda v, p: v == p,
+    "arnlike": lambda v, p: fnmatch.fnmatchcase(v, p),
+}
+
+
+def _condition_holds(operator: str, key: str, wanted, context: dict) -> bool:
+    known = key.lower()
+    if known not in context:
+        return True  # a key localaws does not know: the condition holds
+    value = context[known]
+    op = operator.lower()
+    if ":" in op:  # ForAnyValue: / ForAllValues: on a single-valued key
+        op = op.split(":", 1)[1]
+    if op == "null":
+        return (value is None) == (str(_listed(wanted)[0]).lower() == "true")
+    if_exists = op.endswith("ifexists")
+    op = op[:-len("ifexists")] if if_exists else op
+    negated = op.startswith("stringnot") or op.startswith("arnnot")
+    base = op.replace("stringnot", "string").replace("arnnot", "arn")
+    if base not in _STRING_OPERATORS:
+        return False
+    if value is None:
+        return if_exists or negated
+    match = any(_STRING_OPERATORS[base](value, str(p)) for p in _listed(wanted))
+    return not match if negated else match
+
+
+def _statement_applies(statement: dict, account: str, names: set, context: dict) -> bool:
+    def covers(patterns):
+        return any(fnmatch.fnmatchcase("sts:assumerole", str(p).lower()) for p in _listed(patterns))
+
+    if "Action" in statement and not covers(statement["Action"]):
+        return False
+    if "NotAction" in statement and covers(statement["NotAction"]):
+        return False
+    if "Principal" in statement and not _principal_matches(statement["Principal"], account, names):
+        return False
+    if "NotPrincipal" in statement and _principal_matches(statement["NotPrincipal"], account, names):
+        return False
+    if "Principal" not in statement and "NotPrincipal" not in statement:
+        return False  # a trust policy statement without a principal grants nothing
+    for operator, entries in (statement.get("Condition") or {}).items():
+        for key, wanted in (entries or {}).items():
+            if not _condition_holds(operator, key, wanted, context):
+                return False
+    return True
+
+
+def trust_allows(document, account: str, names: set, principal_arn: str, external_id) -> bool:
+    """Whether a role's trust policy lets this caller assume it (see 12. above)."""
+    if isinstance(document, str):
+        document = json.loads(urllib.parse.unquote(document) if document.lstrip().startswith("%") else document)
+    context = {"sts:externalid": external_id, "aws:principalaccount": account, "aws:principalarn": principal_arn}
+    allowed = False
+    for statement in _listed(document.get("Statement", [])):
+        if isinstance(statement, dict) and _statement_applies(statement, account, names, context):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _sts_error(status: int, code: str, message: str):
+    body = ('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            f"<Code>{code}</Code><Message>{xml_escape(message)}</Message></Error>"
+            "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>")
+    return body, {"status": status, "Content-Type": "text/xml"}
+
+
+_assume_role_response = sts_responses.TokenResponse.assume_role
+
+
+def assume_role_response(self):
+    role_arn = self._get_param("RoleArn") or ""
+    access_key_id = self.get_access_key()
+    caller_arn, caller_account, names, principal_arn = _caller_names(self.backend, access_key_id, self.region)
+    role = None
+    match = re.fullmatch(r"arn:aws[\w-]*:iam::(\d{12}):role/.+", role_arn)
+    if match:
+        try:
+            role = iam_models.iam_backends[match.group(1)][get_partition(self.region)].get_role_by_arn(role_arn)
+        except Exception:
+            role = None
+    if role is None or not trust_allows(role.assume_role_policy_document, caller_account, names, principal_arn,
+                                        self._get_param("ExternalId")):
+        return _sts_error(403, "AccessDenied", f"User: {caller_arn} is not authorized to perform: sts:AssumeRole "
+                                               f"on resource: {role_arn}")
+    duration = self._get_int_param("DurationSeconds", 3600)
+    if duration > int(role.max_session_duration or 3600):
+        return _sts_error(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set "
+                                                  "for this role.")
+    return _assume_role_response(self)
+
+
+sts_responses.TokenResponse.assume_role = assume_role_response
 
 # Last: it wraps the CloudFormation methods as patched above.
 import stack_lifecycle  # noqa: E402 (localaws's directory is this script's, so first on sys.path)

@@ -110,8 +110,8 @@ class LocalAwsCase(unittest.TestCase):
             return f.read()
 
     @classmethod
-    def export(cls, name):
-        exports = cls.cfn.list_exports()["Exports"]
+    def export(cls, name, at=None):
+        exports = (at or cls).cfn.list_exports()["Exports"]
         return next(e["Value"] for e in exports if e["Name"] == f"{CLUSTER_STACK}:{name}")
 
     @classmethod
@@ -126,36 +126,41 @@ class LocalAwsCase(unittest.TestCase):
         with urllib.request.urlopen(request, timeout=10) as r:
             return json.load(r)
 
-    def deploy_service(self, name, desired=2, image="nginx:1.27", port=8080):
+    # The helpers below work in the default account and us-east-1 (self), or with `at`: any
+    # object with the clients cfn, ecs and elb and the cluster's name (another account/region).
+
+    def deploy_service(self, name, desired=2, image="nginx:1.27", port=8080, at=None):
         """Creates a service stack as Berth renders it; returns the stack name."""
         type(self).priority += 1
         stack = f"berth-test-{name}"
-        self.cfn.create_stack(StackName=stack, TemplateBody=self.template("service.yaml"), Parameters=params(
+        (at or self).cfn.create_stack(StackName=stack, TemplateBody=self.template("service.yaml"), Parameters=params(
             StackName=CLUSTER_STACK, ServiceName=name, ImageUrl=image, ContainerPort=str(port),
             ContainerCpu="256", ContainerMemory="512", Path=f"/{name}*", Priority=str(self.priority),
             DesiredCount=str(desired), HealthCheckPath="/health", TargetGroupName=f"test-{name}"))
         return stack
 
-    def service(self, name):
-        return self.ecs.describe_services(cluster=self.cluster, services=[name])["services"][0]
+    def service(self, name, at=None):
+        at = at or self
+        return at.ecs.describe_services(cluster=at.cluster, services=[name])["services"][0]
 
-    def tasks(self, name, status="RUNNING"):
-        arns = self.ecs.list_tasks(cluster=self.cluster, serviceName=name, desiredStatus=status)["taskArns"]
-        return self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
+    def tasks(self, name, status="RUNNING", at=None):
+        at = at or self
+        arns = at.ecs.list_tasks(cluster=at.cluster, serviceName=name, desiredStatus=status)["taskArns"]
+        return at.ecs.describe_tasks(cluster=at.cluster, tasks=arns)["tasks"] if arns else []
 
-    def steady(self, name, desired=2):
+    def steady(self, name, desired=2, at=None):
         def check():
-            s = self.service(name)
+            s = self.service(name, at=at)
             return s if (s["runningCount"], s["pendingCount"]) == (desired, 0) and \
                 s["deployments"][0]["rolloutState"] == "COMPLETED" and len(s["deployments"]) == 1 else None
         return eventually(check)
 
-    def target_group(self, stack):
-        outputs = self.cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+    def target_group(self, stack, at=None):
+        outputs = (at or self).cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
         return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "TargetGroupArn")
 
-    def targets(self, group):
-        return self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    def targets(self, group, at=None):
+        return (at or self).elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
 
 
 class LocalAwsTest(LocalAwsCase):
