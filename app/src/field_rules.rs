@@ -191,7 +191,7 @@ mod tests {
     use super::*;
     use crate::model::RequestInput;
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, TestRunner};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
     struct Documented {
         pattern: &'static str,
@@ -209,7 +209,10 @@ mod tests {
     }
 
     fn agree(documented: Documented, alphabet: &str, validator: impl Fn(&str) -> bool) {
-        let mut runner = TestRunner::new(Config { cases: 1000, failure_persistence: None, ..Config::default() });
+        // A fixed seed, so the test command answers the same every time (random seeds were
+        // run many times while writing these; they found the bucket rule's IP difference).
+        let config = Config { cases: 1000, failure_persistence: None, ..Config::default() };
+        let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
         let generated = proptest::string::string_regex(documented.pattern.trim_start_matches('^').trim_end_matches('$')).unwrap();
         runner
             .run(&generated, |value| {

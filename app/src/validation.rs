@@ -978,7 +978,8 @@ pub fn bucket_name(value: &str) -> Result<(), String> {
         && value.starts_with(|c: char| c.is_ascii_alphanumeric())
         && value.ends_with(|c: char| c.is_ascii_alphanumeric())
         && !value.contains("..")
-        && value.split('.').filter(|p| p.chars().all(|c| c.is_ascii_digit())).count() != 4;
+        // Not formatted as an IP address (four numbers with dots between).
+        && !(value.split('.').count() == 4 && value.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())));
     if ok {
         Ok(())
     } else {
