@@ -25,8 +25,9 @@ pub enum Shape {
     Items { max: usize },
 }
 
-/// Where a field is: a property of a named schema (`RequestInput.cpu`, with `.` for a
-/// nested object's own schema name) or a query parameter of every operation that has it.
+/// Where a field is: a property of a named schema (`RequestInput`'s `cpu`; a nested
+/// object's fields under its own schema, e.g. `AutoScaling`) or a query parameter of
+/// every operation that has it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Place {
     Property { schema: &'static str, field: &'static str },
@@ -194,7 +195,7 @@ mod tests {
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
     struct Documented {
-        pattern: &'static str,
+        pattern: String,
         min: usize,
         max: usize,
         not: Vec<String>,
@@ -204,7 +205,7 @@ mod tests {
         fn allows(&self, value: &str) -> bool {
             let length = value.chars().count();
             let full = |p: &str| regex::Regex::new(p).unwrap().is_match(value);
-            (self.min..=self.max).contains(&length) && full(self.pattern) && !self.not.iter().any(|n| full(n))
+            (self.min..=self.max).contains(&length) && full(&self.pattern) && !self.not.iter().any(|n| full(n))
         }
     }
 
@@ -231,24 +232,20 @@ mod tests {
             .unwrap();
     }
 
-    fn plain(pattern: &'static str, min: usize, max: usize) -> Documented {
-        Documented { pattern, min, max, not: Vec::new() }
+    fn plain(pattern: &str, min: usize, max: usize) -> Documented {
+        Documented { pattern: pattern.to_string(), min, max, not: Vec::new() }
     }
 
     fn rule(schema: &str, field: &str) -> Documented {
         let shape = all()
             .into_iter()
-            .find(|r| r.place == Place::Property { schema: leak(schema), field: leak(field) })
+            .find(|r| matches!(r.place, Place::Property { schema: s, field: f } if s == schema && f == field))
             .unwrap_or_else(|| panic!("no rule for {schema}.{field}"))
             .shape;
         match shape {
-            Shape::Text { min, max, pattern, not } => Documented { pattern: leak(&pattern.expect("a pattern")), min, max, not },
+            Shape::Text { min, max, pattern, not } => Documented { pattern: pattern.expect("a pattern"), min, max, not },
             other => panic!("{schema}.{field} is {other:?}"),
         }
-    }
-
-    fn leak(s: &str) -> &'static str {
-        Box::leak(s.to_string().into_boxed_str())
     }
 
     #[test]
@@ -258,7 +255,7 @@ mod tests {
         agree(rule("NewUser", "team"), "ab-9Z_", |v| team(v).is_ok());
         agree(rule("NewUser", "username"), "aB9._-@ !rotRO", |v| username(v).is_ok());
         agree(rule("EnvironmentVariable", "name"), "aZ_9-", |v| {
-            validate_request(&RequestInput { environment_variables: vec![crate::model::EnvironmentVariable { name: v.into(), value: String::new() }], ..ok_request() }, None).is_empty()
+            validate_request(&RequestInput { environment_variables: vec![crate::model::EnvironmentVariable { name: v.into(), value: String::new() }], ..crate::validation::tests::good() }, None).is_empty()
         });
     }
 
@@ -288,21 +285,5 @@ mod tests {
     #[test]
     fn cursors_are_what_lists_take() {
         agree(plain(CURSOR, 1, CURSOR_DIGITS_MAX), "0129a-", |v| cursor(v).is_ok());
-    }
-
-    fn ok_request() -> RequestInput {
-        RequestInput {
-            environment: "staging".into(),
-            service_name: "orders".into(),
-            description: "Order API".into(),
-            image_url: "public.ecr.aws/nginx/nginx:1.27".into(),
-            container_port: 8080,
-            cpu: 256,
-            memory: 512,
-            desired_count: 2,
-            path: "/orders*".into(),
-            health_check_path: "/health".into(),
-            ..Default::default()
-        }
     }
 }

@@ -1003,10 +1003,11 @@ pub fn fits(cpu_units: u32, memory_mib: u32, cluster: &ClusterParameters) -> Res
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn good() -> RequestInput {
+    /// A request every rule accepts (also the starting point of `field_rules`' tests).
+    pub(crate) fn good() -> RequestInput {
         RequestInput {
             environment: "staging".into(),
             service_name: "orders".into(),

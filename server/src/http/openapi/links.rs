@@ -32,7 +32,7 @@ const STACKS: [&str; 2] = ["cluster", "service"];
 pub fn apply(doc: &mut Value) {
     let mut targets: Vec<(String, String, Vec<String>)> = Vec::new();
     for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-        for (method, op) in item.as_object().into_iter().flatten() {
+        for op in item.as_object().into_iter().flat_map(|i| i.values()) {
             let id = op["operationId"].as_str().unwrap_or_default().to_string();
             let in_path: Vec<String> = op["parameters"]
                 .as_array()
@@ -42,14 +42,13 @@ pub fn apply(doc: &mut Value) {
                 .filter_map(|p| p["name"].as_str().map(str::to_string))
                 .collect();
             if !in_path.is_empty() && !id.is_empty() {
-                targets.push((format!("{method} {path}"), id, in_path));
+                targets.push((path.clone(), id, in_path));
             }
         }
     }
     for source in SOURCES {
         let mut links = Map::new();
-        for (place, target, in_path) in &targets {
-            let path = place.split_once(' ').map_or("", |(_, p)| p);
+        for (path, target, in_path) in &targets {
             if !path.starts_with(source.under) || *target == source.operation {
                 continue;
             }
