@@ -460,13 +460,21 @@ async fn the_platform_team_manages_environments() {
     assert_eq!(created.body["status"], "not_deployed");
     assert_eq!(created.body["rule_capacity"], 100);
     assert_eq!(alice.post("/api/v1/environments", environment("prod", "m5.large")).await.unwrap().status, 409);
-    // Berth's AWS clients work in its own region (AWS_REGION=us-east-1 here): an environment
-    // elsewhere is refused rather than deployed in the wrong place.
+    // Any region (Berth's own is us-east-1 here), and another account through a role; an
+    // external id only goes with a role, and each field is checked as STS would.
     let mut abroad = environment("eu", "m5.large");
     abroad["region"] = json!("eu-west-1");
-    let r = alice.post("/api/v1/environments", abroad).await.unwrap();
-    assert_eq!((r.status, r.error_fields()), (422, vec!["region".to_string()]));
-    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("us-east-1"));
+    abroad["role_arn"] = json!("arn:aws:iam::111111111111:role/berth-deployer");
+    let r = alice.post("/api/v1/environments", abroad.clone()).await.unwrap();
+    assert_eq!((r.status, r.body["region"].as_str()), (201, Some("eu-west-1")), "{}", r.body);
+    let mut bad = environment("eu2", "m5.large");
+    bad["role_arn"] = json!("arn:aws:iam::111:user/x");
+    bad["external_id"] = json!("has spaces");
+    let r = alice.post("/api/v1/environments", bad).await.unwrap();
+    assert_eq!((r.status, r.error_fields()), (422, vec!["role_arn".to_string(), "external_id".to_string()]), "{}", r.body);
+    let mut lonely = environment("eu3", "m5.large");
+    lonely["external_id"] = json!("berth-1234");
+    assert_eq!(alice.post("/api/v1/environments", lonely).await.unwrap().error_fields(), ["external_id"]);
 
     let mut bad = environment("Prod!", "t2.nano");
     bad["parameters"]["MaxSize"] = json!(1);

@@ -769,3 +769,30 @@ fn snake_case_operations_become_iam_actions() {
     assert_eq!(iam_action("elasticloadbalancing", &pascal_case("describe_target_health")), "elasticloadbalancing:DescribeTargetHealth");
     assert_eq!(iam_action("s3", &pascal_case("list_objects_v2")), "s3:ListBucket");
 }
+
+fn json_file(path: &str) -> Value {
+    let path = repo_root().join(path);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).expect("JSON")
+}
+
+/// The role a target account gives Berth (iam/target-account-role.json) allows exactly what
+/// Berth's own policy does, but for `berth doctor`'s statement (which runs in Berth's own
+/// account), so a statement added to one and not the other fails here; and Berth's identity
+/// may assume that role by its default name.
+#[test]
+fn the_target_account_role_allows_what_berths_own_policy_does() {
+    let template = json_file("iam/target-account-role.json");
+    let granted = &template["Resources"]["BerthPermissions"]["Properties"]["PolicyDocument"]["Statement"];
+    let own: Vec<Value> = policy()["Statement"].as_array().unwrap().iter().filter(|s| s["Sid"] != "BerthDoctor").cloned().collect();
+    assert_eq!(granted.as_array().unwrap(), &own, "iam/target-account-role.json's statements differ from iam/berth-policy.json's");
+    let role_name = template["Parameters"]["RoleName"]["Default"].as_str().unwrap();
+    assert!(!role_name.starts_with("berth-"), "the role Berth acts as must not be one CfnRoles lets Berth change: {role_name}");
+    let assume = json_file("iam/berth-assume-policy.json");
+    let statement = &assume["Statement"][0];
+    assert_eq!((statement["Effect"].as_str(), statement["Action"].as_str()), (Some("Allow"), Some("sts:AssumeRole")));
+    assert_eq!(statement["Resource"], format!("arn:aws:iam::*:role/{role_name}"));
+    // The trust policy names Berth and, when given, the external id.
+    let trust = &template["Resources"]["BerthRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["AWS"]["Ref"], "BerthPrincipalArn");
+    assert_eq!(trust["Condition"]["Fn::If"][1]["StringEquals"]["sts:ExternalId"]["Ref"], "ExternalId");
+}

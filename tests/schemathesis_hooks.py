@@ -93,6 +93,9 @@ def _audit(query):
 
 
 def _environment(body):
+    # An external id goes with a role.
+    if body.get("external_id") is not None and body.get("role_arn") is None:
+        body["external_id"] = None
     parameters = body.get("parameters")
     if isinstance(parameters, dict):
         # The maximum size is at least the desired capacity.

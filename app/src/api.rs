@@ -174,6 +174,8 @@ pub struct EnvironmentForm {
     pub rule_capacity: String,
     pub certificate_arn: String,
     pub access_logs_bucket: String,
+    pub role_arn: String,
+    pub external_id: String,
     /// Checkboxes: absent when unticked.
     pub deletion_protection: Option<String>,
     pub container_insights: Option<String>,
@@ -191,6 +193,8 @@ impl EnvironmentForm {
             rule_capacity: e.rule_capacity.to_string(),
             certificate_arn: e.parameters.certificate_arn.clone().unwrap_or_default(),
             access_logs_bucket: e.parameters.access_logs_bucket.clone().unwrap_or_default(),
+            role_arn: e.role_arn.clone().unwrap_or_default(),
+            external_id: e.external_id.clone().unwrap_or_default(),
             deletion_protection: e.parameters.deletion_protection.then(|| "on".into()),
             container_insights: e.parameters.container_insights.then(|| "on".into()),
         }
@@ -218,6 +222,8 @@ impl EnvironmentForm {
                 container_insights: self.container_insights.is_some(),
             },
             rule_capacity: number("rule_capacity", &self.rule_capacity),
+            role_arn: Some(self.role_arn.trim().to_string()).filter(|s| !s.is_empty()),
+            external_id: Some(self.external_id.trim().to_string()).filter(|s| !s.is_empty()),
         };
         if errors.is_empty() {
             Ok(input)

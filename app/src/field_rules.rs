@@ -56,6 +56,7 @@ pub const NOT_BLANK: &str = "\\S";
 pub const PATH: &str = "^/[A-Za-z0-9_.$~\"'@:+&-][A-Za-z0-9_.$/~\"'@:+&*?-]*$";
 pub const HEALTH_CHECK_PATH: &str = "^/[A-Za-z0-9_.$/~\"'@:+&-]*$";
 pub const ROLE_ARN: &str = "^arn:aws[^:]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$";
+pub const EXTERNAL_ID: &str = "^[A-Za-z0-9+=,.@:/_-]+$";
 /// A container image reference: `[host[:port]/]path[:tag][@digest]`, the first component a
 /// host only with a dot, a port or as `localhost`; repository names in lowercase.
 pub const IMAGE: &str = "^((localhost|[A-Za-z0-9][A-Za-z0-9-]*(\\.[A-Za-z0-9][A-Za-z0-9-]*)+)(:[0-9]+)?/|[A-Za-z0-9][A-Za-z0-9-]*:[0-9]+/)?\
@@ -154,6 +155,8 @@ pub fn all() -> Vec<FieldRule> {
         property("EnvironmentInput", "name", environment),
         property("EnvironmentInput", "region", text(1, REGION_MAX, REGION)),
         property("EnvironmentInput", "rule_capacity", integer(1, DEFAULT_RULE_CAPACITY)),
+        property("EnvironmentInput", "role_arn", text(1, ARN_MAX, ROLE_ARN)),
+        property("EnvironmentInput", "external_id", text(EXTERNAL_ID_MIN, EXTERNAL_ID_MAX, EXTERNAL_ID)),
         property("ClusterParameters", "InstanceType", words(OFFERED.iter(), |t| t.name)),
         property("ClusterParameters", "DesiredCapacity", integer(1, MAX_CLUSTER_SIZE)),
         property("ClusterParameters", "MaxSize", integer(1, MAX_CLUSTER_SIZE)),
@@ -274,6 +277,8 @@ mod tests {
     fn arns_and_regions_are_what_their_validators_take() {
         agree(plain(REGION, 1, usize::MAX), "ue-1s", |v| region(v).is_ok());
         agree(rule("RequestInput", "task_role_arn"), "arn:aws-iam:12role/x", |v| role_arn(v).is_ok());
+        agree(rule("EnvironmentInput", "role_arn"), "arn:aws-iam:12role/x", |v| environment_role_account(v).is_ok());
+        agree(rule("EnvironmentInput", "external_id"), "a1+=,.@:/_- ü", |v| external_id(v).is_ok());
         agree(rule("Secret", "value_from"), "arn:aws-ssm:1parameter/sc", |v| secret_arn(v).is_ok());
         // A certificate is also checked against the environment's region: its own here.
         agree(rule("ClusterParameters", "CertificateArn"), "arn:aws-cm:1certificate/", |v| {

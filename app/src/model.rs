@@ -186,6 +186,30 @@ pub struct Environment {
     /// A change of the cluster stack waiting for review, if any.
     #[serde(default)]
     pub pending_change: Option<EnvironmentChange>,
+    /// The IAM role Berth assumes in the environment's AWS account for every call it makes
+    /// there; absent: Berth's own account and credentials.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy asks for; shown to approvers and admins only.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Whether Berth can act in the environment's account and region, as last checked
+    /// (when one environment is read; lists leave it out).
+    #[serde(default)]
+    pub access: Option<EnvironmentAccess>,
+}
+
+/// What Berth found when it last checked its access to an environment's account: who it
+/// is there, or why it cannot act there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EnvironmentAccess {
+    pub ok: bool,
+    /// The AWS account Berth's calls land in, when known.
+    pub account: Option<String>,
+    /// The identity Berth acts as there (an assumed-role ARN), or what AWS answered.
+    pub message: String,
+    pub checked_at: String,
 }
 
 /// A change of an environment (its cluster stack's parameters, region or capacity) asked
@@ -238,6 +262,13 @@ pub struct EnvironmentInput {
     pub parameters: ClusterParameters,
     #[serde(default = "default_rule_capacity")]
     pub rule_capacity: u32,
+    /// An IAM role in the environment's account for Berth to assume (see `iam/`); absent:
+    /// the environment lives in Berth's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy requires, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 /// The default quota of rules per Application Load Balancer.

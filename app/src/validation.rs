@@ -738,23 +738,48 @@ pub fn health_check_path(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `arn:<partition>:iam::<12 digits>:role/<path and name>`
-pub fn role_arn(value: &str) -> Result<(), String> {
-    let message = || "Task role must be an IAM role ARN like arn:aws:iam::123456789012:role/my-api".to_string();
+/// `arn:<partition>:iam::<12 digits>:role/<path and name>`: the account, when it is one.
+fn role_arn_account(value: &str) -> Option<&str> {
     let mut parts = value.splitn(6, ':');
     let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) =
         (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(message());
+        return None;
     };
-    let name = resource.strip_prefix("role/").ok_or_else(message)?;
+    let name = resource.strip_prefix("role/")?;
     let name_ok = !name.is_empty()
         && name.len() <= 512
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
-    if !partition.starts_with("aws") || value.len() > ARN_MAX || account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) || !name_ok {
-        return Err(message());
+    let well_formed = partition.starts_with("aws") && value.len() <= ARN_MAX && account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && name_ok;
+    well_formed.then_some(account)
+}
+
+/// A task role: `arn:<partition>:iam::<12 digits>:role/<path and name>`.
+pub fn role_arn(value: &str) -> Result<(), String> {
+    match role_arn_account(value) {
+        Some(_) => Ok(()),
+        None => Err("Task role must be an IAM role ARN like arn:aws:iam::123456789012:role/my-api".to_string()),
     }
-    Ok(())
+}
+
+/// The AWS account of an environment's role, or why it is not a role ARN.
+pub fn environment_role_account(value: &str) -> Result<&str, String> {
+    role_arn_account(value)
+        .ok_or_else(|| "Role must be the ARN of the IAM role Berth assumes in the environment's account, like arn:aws:iam::123456789012:role/berth-deployer".to_string())
+}
+
+pub const EXTERNAL_ID_MIN: usize = 2;
+pub const EXTERNAL_ID_MAX: usize = 1224;
+
+/// STS's rule for `ExternalId`: 2 to 1,224 of letters, digits and `+=,.@:/-_`.
+pub fn external_id(value: &str) -> Result<(), String> {
+    let ok = (EXTERNAL_ID_MIN..=EXTERNAL_ID_MAX).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("External id must be {EXTERNAL_ID_MIN} to {EXTERNAL_ID_MAX} letters, digits or +=,.@:/-_ (as STS takes it)"))
+    }
 }
 
 /// A comment's or a decision's reason, in characters.
@@ -928,6 +953,18 @@ pub fn validate_environment(input: &EnvironmentInput) -> Vec<FieldError> {
             Err(format!("Rule capacity must be between 1 and {} (the load balancer's quota)", crate::model::DEFAULT_RULE_CAPACITY))
         },
     );
+    if let Some(role) = &input.role_arn {
+        check("role_arn", environment_role_account(role).map(|_| ()));
+    }
+    if let Some(id) = &input.external_id {
+        check(
+            "external_id",
+            match input.role_arn {
+                None => Err("An external id goes with a role: name the role Berth assumes".into()),
+                Some(_) => external_id(id),
+            },
+        );
+    }
     errors.extend(validate_environment_options(input));
     errors
 }
@@ -1261,8 +1298,25 @@ pub(crate) mod tests {
             region: "eu-west-1".into(),
             parameters: ClusterParameters { instance_type: "m5.large".into(), desired_capacity: 2, max_size: 4, ..Default::default() },
             rule_capacity: 100,
+            role_arn: None,
+            external_id: None,
         };
         assert!(validate_environment(&good).is_empty());
+        let in_another_account = EnvironmentInput {
+            role_arn: Some("arn:aws:iam::222222222222:role/berth/deployer".into()),
+            external_id: Some("berth-7f3a:prod".into()),
+            ..good.clone()
+        };
+        assert!(validate_environment(&in_another_account).is_empty());
+        assert_eq!(environment_role_account("arn:aws:iam::222222222222:role/berth/deployer"), Ok("222222222222"));
+        let fields_of = |e: EnvironmentInput| validate_environment(&e).into_iter().map(|e| e.field).collect::<Vec<_>>();
+        for role in ["arn:aws:iam::22222222222:role/x", "arn:aws:iam::222222222222:user/x", "arn:aws:sts::222222222222:role/x", "role/x"] {
+            assert_eq!(fields_of(EnvironmentInput { role_arn: Some(role.into()), ..good.clone() }), ["role_arn"], "{role}");
+        }
+        for id in ["x", "has space", "ünï", &"a".repeat(EXTERNAL_ID_MAX + 1)] {
+            assert_eq!(fields_of(EnvironmentInput { external_id: Some(id.into()), ..in_another_account.clone() }), ["external_id"], "{id}");
+        }
+        assert_eq!(fields_of(EnvironmentInput { external_id: Some("abc".into()), ..good.clone() }), ["external_id"], "an external id without a role");
         for r in ["us-east-1", "ap-southeast-3", "us-gov-west-1"] {
             assert!(region(r).is_ok(), "{r}");
         }

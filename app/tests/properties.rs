@@ -252,12 +252,16 @@ prop_compose! {
         instance_type in prop_oneof![text(), prop::sample::select(OFFERED).prop_map(|t| t.name.to_string())],
         numbers in prop::collection::vec(any_u32(), 3),
         ecs_ami in prop::option::of(text()),
+        role_arn in prop::option::of(text()),
+        external_id in prop::option::of(text()),
     ) -> EnvironmentInput {
         EnvironmentInput {
             name,
             region,
             parameters: ClusterParameters { instance_type, desired_capacity: numbers[0], max_size: numbers[1], ecs_ami, ..Default::default() },
             rule_capacity: numbers[2],
+            role_arn,
+            external_id,
         }
     }
 }
@@ -306,7 +310,13 @@ prop_compose! {
         extra in 0..=validation::MAX_CLUSTER_SIZE,
         ecs_ami in prop::option::of(valid_ssm_parameter()),
         rule_capacity in 1..=app::model::DEFAULT_RULE_CAPACITY,
+        // Berth's own account, or a role in another (with an external id or not).
+        role in prop::option::of(("[0-9]{12}", "[A-Za-z0-9+=,.@_-]{1,64}", prop::option::of("[A-Za-z0-9+=,.@:/_-]{2,100}"))),
     ) -> EnvironmentInput {
+        let (role_arn, external_id) = match role {
+            Some((account, name, id)) => (Some(format!("arn:aws:iam::{account}:role/{name}")), id),
+            None => (None, None),
+        };
         EnvironmentInput {
             name,
             region,
@@ -318,6 +328,8 @@ prop_compose! {
                 ..Default::default()
             },
             rule_capacity,
+            role_arn,
+            external_id,
         }
     }
 }

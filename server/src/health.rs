@@ -131,7 +131,7 @@ impl Monitor {
                 Ok(health)
             }
             Err(e) => {
-                tracing::warn!("reading the health of {}/{}: {e}", service.cluster, service.service);
+                tracing::warn!("reading the health of {}/{} in {}: {e}", service.cluster, service.service, service.location.region);
                 // The last facts stay on show, marked with why they are not newer.
                 match &mut entry.health {
                     Some(health) => {
@@ -270,7 +270,7 @@ mod tests {
     }
 
     fn service() -> ServiceRef {
-        ServiceRef { cluster: "c".into(), service: "s".into(), target_group: Some("tg".into()) }
+        ServiceRef { location: crate::aws::Location::new("us-east-1", None, None), cluster: "c".into(), service: "s".into(), target_group: Some("tg".into()) }
     }
 
     fn monitor(watched: u64, idle: u64) -> (Arc<Counting>, Arc<Monitor>) {

@@ -16,27 +16,23 @@ use tower_sessions_sqlx_store::SqliteStore;
 /// they find it, without adding the rows a first start writes.
 pub async fn services(mut config: Config) -> anyhow::Result<Arc<Services>> {
     let aws = aws::sdk_config().await;
-    // The SDK may have found the region in a profile rather than the environment.
+    // The SDK may have found the region in a profile rather than the environment; the
+    // default environment follows it unless the configuration names another.
     if let Some(region) = aws.region() {
+        if config.default_environment.region == config.aws_region {
+            config.default_environment.region = region.to_string();
+        }
         config.aws_region = region.to_string();
-    }
-    if config.default_environment.region != config.aws_region {
-        tracing::warn!(
-            "the default environment's region {} is not Berth's AWS region {}; using {}",
-            config.default_environment.region, config.aws_region, config.aws_region
-        );
-        config.default_environment.region = config.aws_region.clone();
     }
     let key = crate::services::audit::load_key(&config)?;
     db::audit::use_key(key, config.audit_checkpoint_every);
-    let cfn: Arc<dyn aws::CloudFormation> = Arc::new(aws::cloudformation::SdkCloudFormation::new(&aws));
-    let health: Arc<dyn aws::ServiceHealth> = Arc::new(aws::health::SdkServiceHealth::new(&aws));
+    let accounts: Arc<dyn aws::Connect> = Arc::new(aws::accounts::SdkAccounts::new(aws));
     let db = db::connect(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     db::migrate(&db).await.context("migrating the database")?;
     let templates = Templates::load(config.templates_dir.as_deref()).context("reading the templates")?;
-    Ok(Services::new(db, Arc::new(config), templates, cfn, health)?)
+    Ok(Services::new(db, Arc::new(config), templates, accounts)?)
 }
 
 /// Writes the generated password of the first admin to `<database file>.admin-password`,
@@ -99,7 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grace = Duration::from_secs(services.config.shutdown_grace_seconds);
     let engine = deploy::Engine::new(
         services.db.clone(),
-        services.cfn.clone(),
+        services.aws.clone(),
         services.templates.clone(),
         services.feed.clone(),
         settings,

@@ -4,7 +4,7 @@
 use crate::api::{get_environment, get_environment_plan, list_environments, DecideEnvironmentChange, EnvironmentForm, SaveEnvironment};
 use crate::components::ErrorNote;
 use crate::instance_types::OFFERED;
-use crate::model::{error_for, Environment, EnvironmentChange, EnvironmentStatus, DEFAULT_RULE_CAPACITY};
+use crate::model::{error_for, Environment, EnvironmentAccess, EnvironmentChange, EnvironmentStatus, DEFAULT_RULE_CAPACITY};
 use crate::pages::request_activity::PlanView;
 use crate::CurrentUser;
 use leptos::prelude::*;
@@ -39,7 +39,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                             <table class="list" id="environment-list">
                                 <thead>
                                     <tr>
-                                        <th>"Name"</th><th>"Region"</th><th>"Instances"</th><th>"APIs"</th>
+                                        <th>"Name"</th><th>"Account"</th><th>"Region"</th><th>"Instances"</th><th>"APIs"</th>
                                         <th>"Cluster stack"</th><th>"Status"</th>
                                     </tr>
                                 </thead>
@@ -47,6 +47,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                                     {list.into_iter().map(|e| view! {
                                         <tr>
                                             <td><a href=format!("/environments/{}", e.name)>{e.name.clone()}</a></td>
+                                            <td>{account_of(&e)}</td>
                                             <td>{e.region.clone()}</td>
                                             <td>{format!("{} × {} (max {})", e.parameters.desired_capacity, e.parameters.instance_type, e.parameters.max_size)}</td>
                                             <td>{format!("{} / {}", e.api_count, e.rule_capacity)}</td>
@@ -73,6 +74,33 @@ pub fn EnvironmentsPage() -> impl IntoView {
                 }}
             </Suspense>
         </section>
+    }
+}
+
+/// The account an environment's role is in, or Berth's own.
+fn account_of(e: &Environment) -> String {
+    match e.role_arn.as_deref().map(crate::validation::environment_role_account) {
+        Some(Ok(account)) => account.to_string(),
+        _ => "Berth's own".into(),
+    }
+}
+
+/// Whether Berth can act in the environment's account, as last checked.
+#[component]
+fn AccessFact(access: Option<EnvironmentAccess>) -> impl IntoView {
+    match access {
+        None => view! { <dd id="environment-access">"not checked"</dd> }.into_any(),
+        Some(a) if a.ok => view! {
+            <dd id="environment-access" class="access-ok">"Berth acts as " <code>{a.message}</code> {format!(" (checked {})", a.checked_at)}</dd>
+        }
+            .into_any(),
+        Some(a) => view! {
+            <dd id="environment-access" class="access-failed" role="alert">
+                <strong>"Berth cannot act in this account: "</strong>{a.message}
+                {format!(" (checked {}). Deployments, plans and health of this environment fail until the role can be assumed; see iam/README.md.", a.checked_at)}
+            </dd>
+        }
+            .into_any(),
     }
 }
 
@@ -126,6 +154,16 @@ fn EnvironmentDetail(environment: Environment, platform: bool) -> impl IntoView 
         <dl class="facts" id="environment-facts">
             <dt>"Cluster stack"</dt><dd><code>{e.stack_name.clone()}</code></dd>
             <dt>"Region"</dt><dd>{e.region.clone()}</dd>
+            <dt>"AWS account"</dt><dd id="environment-account">{account_of(&e)}</dd>
+            <dt>"Role"</dt>
+            <dd id="environment-role">
+                {match e.role_arn.clone() {
+                    Some(arn) => view! { <code>{arn}</code> {e.external_id.is_some().then_some(" (with an external id)")} }.into_any(),
+                    None => view! { "none: Berth's own credentials" }.into_any(),
+                }}
+            </dd>
+            <dt>"Access"</dt>
+            <AccessFact access=e.access.clone()/>
             <dt>"Instance type"</dt><dd>{e.parameters.instance_type.clone()}</dd>
             <dt>"Desired capacity"</dt><dd>{e.parameters.desired_capacity}</dd>
             <dt>"Maximum size"</dt><dd>{e.parameters.max_size}</dd>
@@ -182,6 +220,7 @@ fn PendingChange(environment: String, change: EnvironmentChange, platform: bool)
             <p>{format!("Asked for by {} at {}.", change.requested_by, change.requested_at)}</p>
             <dl class="facts">
                 <dt>"Region"</dt><dd>{after.region.clone()}</dd>
+                <dt>"Role"</dt><dd>{after.role_arn.clone().unwrap_or_else(|| "none: Berth's own credentials".into())}</dd>
                 <dt>"Instance type"</dt><dd>{after.parameters.instance_type.clone()}</dd>
                 <dt>"Desired capacity"</dt><dd>{after.parameters.desired_capacity}</dd>
                 <dt>"Maximum size"</dt><dd>{after.parameters.max_size}</dd>
@@ -229,6 +268,8 @@ fn EnvironmentEditor(initial: EnvironmentForm, existing: Option<String>) -> impl
             <input type="hidden" name="existing" value=existing.clone().unwrap_or_default()/>
             {(!editing).then(|| text("Name", "name", "name", initial.name.clone(), "Lowercase letters, digits and hyphens, e.g. production."))}
             {text("Region", "region", "region", initial.region.clone(), "The AWS region of the cluster stack.")}
+            {text("Role ARN (optional)", "role_arn", "role_arn", initial.role_arn.clone(), "An IAM role in the environment's AWS account that Berth assumes for every call there (iam/target-account-role.json makes one). Empty: Berth's own account.")}
+            {text("External id (optional)", "external_id", "external_id", initial.external_id.clone(), "The external id the role's trust policy asks for.")}
             <div class="field" class:invalid=move || message("parameters.InstanceType").is_some()>
                 <label for="env-instance_type">"Instance type"</label>
                 <select id="env-instance_type" name="form[instance_type]">

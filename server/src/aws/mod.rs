@@ -2,12 +2,73 @@
 //! the deployment engine can be tested against an in-memory double. One module per service
 //! holds the SDK adapter.
 
+pub mod accounts;
 pub mod cloudformation;
 pub mod health;
 mod metered;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Where an environment's resources live: a region and, for an environment in another AWS
+/// account, the IAM role Berth assumes there. Every AWS call of the environment goes there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub region: String,
+    pub role: Option<AssumedRole>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AssumedRole {
+    pub arn: String,
+    pub external_id: Option<String>,
+}
+
+/// The external id stays out of logs and error messages.
+impl std::fmt::Debug for AssumedRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssumedRole").field("arn", &self.arn).field("external_id", &self.external_id.as_ref().map(|_| "…")).finish()
+    }
+}
+
+impl Location {
+    pub fn new(region: &str, role_arn: Option<&str>, external_id: Option<&str>) -> Location {
+        Location {
+            region: region.to_string(),
+            role: role_arn.map(|arn| AssumedRole { arn: arn.to_string(), external_id: external_id.map(str::to_string) }),
+        }
+    }
+
+    pub fn of(e: &app::model::Environment) -> Location {
+        Location::new(&e.region, e.role_arn.as_deref(), e.external_id.as_deref())
+    }
+
+    pub fn of_input(e: &app::model::EnvironmentInput) -> Location {
+        Location::new(&e.region, e.role_arn.as_deref(), e.external_id.as_deref())
+    }
+}
+
+/// AWS in every location Berth works in: one set of clients per location, made when first
+/// needed and kept (with their credentials, refreshed before they expire), so the number of
+/// clients and of STS calls grows with the environments, never with the callers.
+#[async_trait::async_trait]
+pub trait Connect: Send + Sync + 'static {
+    async fn cloudformation(&self, at: &Location) -> Arc<dyn CloudFormation>;
+    async fn service_health(&self, at: &Location) -> Arc<dyn ServiceHealth>;
+    /// Who Berth acts as there (its caller identity): `(account, ARN)`, or why it cannot act.
+    async fn identity(&self, at: &Location) -> AwsResult<(String, String)>;
+}
+
+/// The health of a service wherever it runs, through the clients of its location.
+pub struct HealthAnywhere(pub Arc<dyn Connect>);
+
+#[async_trait::async_trait]
+impl ServiceHealth for HealthAnywhere {
+    async fn health(&self, service: &ServiceRef) -> AwsResult<HealthFacts> {
+        self.0.service_health(&service.location).await.health(service).await
+    }
+}
 
 /// An error AWS answered (or the transport failed with) after the SDK's own retries.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +172,7 @@ pub trait CloudFormation: Send + Sync + 'static {
 /// load balancer sends its traffic to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServiceRef {
+    pub location: Location,
     pub cluster: String,
     pub service: String,
     pub target_group: Option<String>,
@@ -158,6 +220,29 @@ where
             let err = service.err();
             AwsError::new(err.code().unwrap_or("Unknown"), err.message().unwrap_or("no message"))
         }
-        _ => AwsError::new("Transport", aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()),
+        _ => match credentials_error(&e) {
+            Some(credentials) => credentials,
+            None => AwsError::new("Transport", aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()),
+        },
     }
+}
+
+/// The code of a call that never left because its credentials could not be had (most
+/// often: a role Berth may not assume). Asking again does not help, except after a timeout.
+pub const NO_CREDENTIALS: &str = "CredentialsUnavailable";
+
+/// A call that failed for want of credentials, with the reason the provider gave (for an
+/// assumed role, what STS answered), found in the error's chain of causes.
+fn credentials_error(e: &(dyn std::error::Error + 'static)) -> Option<AwsError> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(credentials) = err.downcast_ref::<CredentialsError>() {
+            let code = if matches!(credentials, CredentialsError::ProviderTimedOut(_)) { "Transport" } else { NO_CREDENTIALS };
+            let reason = aws_smithy_types::error::display::DisplayErrorContext(credentials).to_string();
+            return Some(AwsError::new(code, format!("Berth has no credentials for this account: {reason}")));
+        }
+        cause = err.source();
+    }
+    None
 }

@@ -21,6 +21,8 @@ struct EnvironmentRow {
     outputs: String,
     rule_capacity: i64,
     api_count: i64,
+    role_arn: Option<String>,
+    external_id: Option<String>,
 }
 
 impl EnvironmentRow {
@@ -44,12 +46,15 @@ impl EnvironmentRow {
             rule_capacity: self.rule_capacity as u32,
             api_count: self.api_count as u32,
             pending_change: None,
+            role_arn: self.role_arn,
+            external_id: self.external_id,
+            access: None,
         }
     }
 }
 
 const COLUMNS: &str = "name, region, instance_type, desired_capacity, max_size, ecs_ami, certificate_arn, access_logs_bucket,
-    deletion_protection, container_insights, status, outputs, rule_capacity,
+    deletion_protection, container_insights, status, outputs, rule_capacity, role_arn, external_id,
     (SELECT count(*) FROM requests r WHERE r.environment = e.name AND r.status NOT IN ('rejected', 'decommissioned')) AS api_count";
 
 pub async fn list(db: &Db) -> Result<Vec<Environment>, sqlx::Error> {
@@ -81,8 +86,9 @@ pub async fn count(tx: &mut Tx) -> Result<i64, sqlx::Error> {
 pub async fn insert(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO environments (name, region, instance_type, desired_capacity, max_size, ecs_ami, rule_capacity,
-                                   certificate_arn, access_logs_bucket, deletion_protection, container_insights, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   certificate_arn, access_logs_bucket, deletion_protection, container_insights, role_arn, external_id,
+                                   created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&e.name)
     .bind(&e.region)
@@ -95,6 +101,8 @@ pub async fn insert(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), 
     .bind(&e.parameters.access_logs_bucket)
     .bind(e.parameters.deletion_protection)
     .bind(e.parameters.container_insights)
+    .bind(&e.role_arn)
+    .bind(&e.external_id)
     .bind(now)
     .bind(now)
     .execute(&mut **tx)
@@ -106,7 +114,7 @@ pub async fn update(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), 
     sqlx::query(
         "UPDATE environments SET region = ?, instance_type = ?, desired_capacity = ?, max_size = ?, ecs_ami = ?,
                 rule_capacity = ?, certificate_arn = ?, access_logs_bucket = ?, deletion_protection = ?, container_insights = ?,
-                updated_at = ?
+                role_arn = ?, external_id = ?, updated_at = ?
          WHERE name = ?",
     )
     .bind(&e.region)
@@ -119,6 +127,8 @@ pub async fn update(tx: &mut Tx, e: &EnvironmentInput, now: &str) -> Result<(), 
     .bind(&e.parameters.access_logs_bucket)
     .bind(e.parameters.deletion_protection)
     .bind(e.parameters.container_insights)
+    .bind(&e.role_arn)
+    .bind(&e.external_id)
     .bind(now)
     .bind(&e.name)
     .execute(&mut **tx)

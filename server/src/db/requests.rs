@@ -283,6 +283,9 @@ const LIVE: &str = "r.deployed_revision IS NOT NULL AND r.status NOT IN ('decomm
 #[derive(sqlx::FromRow)]
 pub struct ServiceRow {
     pub id: i64,
+    pub region: String,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
     pub cluster: Option<String>,
     pub service: Option<String>,
     pub target_group: Option<String>,
@@ -291,16 +294,17 @@ pub struct ServiceRow {
 impl ServiceRow {
     /// `None` when the outputs lack the cluster or the service.
     pub fn service_ref(self) -> Option<(i64, crate::aws::ServiceRef)> {
-        Some((self.id, crate::aws::ServiceRef { cluster: self.cluster?, service: self.service?, target_group: self.target_group }))
+        let location = crate::aws::Location::new(&self.region, self.role_arn.as_deref(), self.external_id.as_deref());
+        Some((self.id, crate::aws::ServiceRef { location, cluster: self.cluster?, service: self.service?, target_group: self.target_group }))
     }
 }
 
-const SERVICES: &str = "SELECT r.id, json_extract(e.outputs, '$.ClusterName') AS cluster,
+const SERVICES: &str = "SELECT r.id, e.region, e.role_arn, e.external_id, json_extract(e.outputs, '$.ClusterName') AS cluster,
             json_extract(r.outputs, '$.ServiceName') AS service, json_extract(r.outputs, '$.TargetGroupArn') AS target_group
      FROM requests r JOIN environments e ON e.name = r.environment";
 
-/// Every live service, read by the health poller every second: only the three names it
-/// needs leave SQLite.
+/// Every live service, read by the health poller every second: only where it runs and the
+/// three names it needs leave SQLite.
 pub async fn live_services(db: &Db) -> Result<Vec<ServiceRow>, sqlx::Error> {
     sqlx::query_as(&format!("{SERVICES} WHERE {LIVE} ORDER BY r.id")).fetch_all(db).await
 }

@@ -364,3 +364,32 @@ impl crate::aws::ServiceHealth for NoServices {
         Ok(crate::aws::HealthFacts { service: app::health::ServiceState { status: "MISSING".into(), ..Default::default() }, tasks: vec![], events: vec![], targets: vec![] })
     }
 }
+
+/// One in-memory CloudFormation for every location, keeping the locations asked for, so a
+/// test sees where the engine went.
+pub struct OneAccount {
+    pub cfn: std::sync::Arc<FakeCloudFormation>,
+    pub asked: Mutex<Vec<Location>>,
+}
+
+impl OneAccount {
+    pub fn new(cfn: std::sync::Arc<FakeCloudFormation>) -> Self {
+        OneAccount { cfn, asked: Mutex::default() }
+    }
+}
+
+#[async_trait::async_trait]
+impl Connect for OneAccount {
+    async fn cloudformation(&self, at: &Location) -> std::sync::Arc<dyn CloudFormation> {
+        self.asked.lock().expect("not poisoned").push(at.clone());
+        self.cfn.clone()
+    }
+
+    async fn service_health(&self, _: &Location) -> std::sync::Arc<dyn ServiceHealth> {
+        std::sync::Arc::new(NoServices)
+    }
+
+    async fn identity(&self, _: &Location) -> AwsResult<(String, String)> {
+        Ok(("123456789012".into(), "arn:aws:sts::123456789012:assumed-role/berth/berth".into()))
+    }
+}

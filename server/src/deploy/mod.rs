@@ -20,7 +20,7 @@ mod stack;
 #[cfg(test)]
 mod fake;
 
-use crate::aws::{CloudFormation, StackParameter, StackSpec};
+use crate::aws::{CloudFormation, Connect, Location, StackParameter, StackSpec};
 use crate::db::{self, Db};
 use crate::templates::Templates;
 use app::model::{EnvironmentStatus, RequestInput, RequestStatus, StackInput, StackKind};
@@ -45,7 +45,8 @@ pub struct Settings {
 
 pub struct Engine {
     db: Db,
-    cfn: Arc<dyn CloudFormation>,
+    /// AWS in each environment's account and region.
+    aws: Arc<dyn Connect>,
     templates: Templates,
     feed: Feed,
     settings: Settings,
@@ -65,10 +66,10 @@ pub struct Engine {
 pub const TEMPLATE_TAG: &str = "berth:template-sha256";
 
 impl Engine {
-    pub fn new(db: Db, cfn: Arc<dyn CloudFormation>, templates: Templates, feed: Feed, settings: Settings, wake: Arc<Notify>) -> Arc<Engine> {
+    pub fn new(db: Db, aws: Arc<dyn Connect>, templates: Templates, feed: Feed, settings: Settings, wake: Arc<Notify>) -> Arc<Engine> {
         let owner = format!("{}-{}", std::process::id(), hex::encode(rand::random::<[u8; 6]>()));
         let stopping = tokio::sync::watch::Sender::new(false);
-        Arc::new(Engine { db, cfn, templates, feed, settings, wake, owner, running: Mutex::default(), locks: Mutex::default(), stopping })
+        Arc::new(Engine { db, aws, templates, feed, settings, wake, owner, running: Mutex::default(), locks: Mutex::default(), stopping })
     }
 
     /// Runs the worker until shutdown: on start and whenever woken (a job was queued) or
@@ -239,7 +240,10 @@ impl Engine {
         }
         let berth_id = db::installation::berth_id(&self.db).await?;
         let stacks = app::stacks::render_as(request.naming(), &env.parameters, &input, Some(request.priority as u32));
-        let ctx = stack::Step { engine: self, deployment: id, request: job.request_id, environment: &env.name, berth_id: &berth_id };
+        // The environment's own account and region: a role that cannot be assumed fails
+        // this deployment with what STS said, and no other environment's.
+        let cfn = self.aws.cloudformation(&Location::of(&env)).await;
+        let ctx = stack::Step { engine: self, cfn: cfn.as_ref(), deployment: id, request: job.request_id, environment: &env.name, berth_id: &berth_id };
 
         if self.is_stopping() {
             return Ok(());
@@ -262,7 +266,7 @@ impl Engine {
             return Ok(());
         }
         let service_stack = stacks.service.stack_name.clone();
-        self.finish(&job, &request.environment, &service_stack, &input, result).await
+        self.finish(cfn.as_ref(), &job, &request.environment, &service_stack, &input, result).await
     }
 
     /// One stack, under its lock; keeps the environment's status in step with its cluster stack.
@@ -286,7 +290,7 @@ impl Engine {
                 Ok(_) => EnvironmentStatus::Ready,
                 Err(_) => EnvironmentStatus::Failed,
             };
-            let outputs = match self.cfn.describe_stack(&spec.name).await {
+            let outputs = match ctx.cfn.describe_stack(&spec.name).await {
                 Ok(Some(info)) => Some(serde_json::to_string(&info.outputs).expect("a map serializes")),
                 _ => None,
             };
@@ -310,6 +314,7 @@ impl Engine {
 
     async fn finish(
         &self,
+        cfn: &dyn CloudFormation,
         job: &db::deployments::DeploymentRow,
         environment: &str,
         service_stack: &str,
@@ -319,7 +324,7 @@ impl Engine {
         // AWS is read before the write lock is taken: its answer can take as long as the
         // SDK's retries, and every other writer (sign-ins, decisions) would wait that long.
         let outputs = match &result {
-            Ok(_) if job.kind != "decommission" => Some(self.outputs(environment, service_stack, input).await),
+            Ok(_) if job.kind != "decommission" => Some(outputs(cfn, environment, service_stack, input).await),
             _ => None,
         };
         let now = db::now();
@@ -399,25 +404,25 @@ impl Engine {
         self.deployment_event(job.request_id, job.id, "failed", Some(&reason)).await
     }
 
-    /// The service stack's outputs plus the API's public URL (load balancer + path).
-    async fn outputs(&self, environment: &str, service_stack: &str, input: &RequestInput) -> String {
-        let mut outputs = match self.cfn.describe_stack(service_stack).await {
-            Ok(Some(info)) => info.outputs,
-            _ => BTreeMap::new(),
-        };
-        if let Ok(Some(info)) = self.cfn.describe_stack(&app::stacks::cluster_stack_name(environment)).await {
-            if let Some(base) = info.outputs.get("ExternalUrl") {
-                outputs.insert("PublicUrl".into(), public_url(base, &input.path));
-            }
-        }
-        serde_json::to_string(&outputs).expect("a map serializes")
-    }
-
     async fn deployment_event(&self, request: i64, deployment: i64, status: &str, reason: Option<&str>) -> Result<(), sqlx::Error> {
         db::events::insert_deployment_event(&self.db, request, deployment, status, reason, &db::now()).await?;
         self.feed.publish(request);
         Ok(())
     }
+}
+
+/// The service stack's outputs plus the API's public URL (load balancer + path).
+async fn outputs(cfn: &dyn CloudFormation, environment: &str, service_stack: &str, input: &RequestInput) -> String {
+    let mut outputs = match cfn.describe_stack(service_stack).await {
+        Ok(Some(info)) => info.outputs,
+        _ => BTreeMap::new(),
+    };
+    if let Ok(Some(info)) = cfn.describe_stack(&app::stacks::cluster_stack_name(environment)).await {
+        if let Some(base) = info.outputs.get("ExternalUrl") {
+            outputs.insert("PublicUrl".into(), public_url(base, &input.path));
+        }
+    }
+    serde_json::to_string(&outputs).expect("a map serializes")
 }
 
 /// `http://alb.example.com` + `/orders*` → `http://alb.example.com/orders`

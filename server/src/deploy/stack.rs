@@ -4,7 +4,7 @@
 
 use super::ownership::Owner;
 use super::{Engine, TEMPLATE_TAG};
-use crate::aws::{AwsError, StackInfo, StackSpec};
+use crate::aws::{AwsError, CloudFormation, StackInfo, StackSpec};
 use crate::db;
 use app::model::{EnvironmentStatus, StackKind};
 use std::time::{Duration, Instant};
@@ -60,6 +60,8 @@ enum Update {
 
 pub struct Step<'a> {
     pub engine: &'a Engine,
+    /// CloudFormation in the environment's account and region.
+    pub cfn: &'a dyn CloudFormation,
     pub deployment: i64,
     pub request: i64,
     pub environment: &'a str,
@@ -155,7 +157,7 @@ impl Step<'_> {
                 None => {
                     self.begin(kind, name, CREATING).await?;
                     phase = CREATING.into();
-                    match self.engine.cfn.create_stack(spec, &self.token(k, "create")).await {
+                    match self.cfn.create_stack(spec, &self.token(k, "create")).await {
                         // The stack appeared since we looked: most likely our own create, whose
                         // answer was lost and which was sent again. Look at it again.
                         Err(e) if e.code == "AlreadyExistsException" => {}
@@ -188,7 +190,7 @@ impl Step<'_> {
                     // A create that failed earlier leaves an empty stack that can only be deleted.
                     self.record(k, name, CLEANING, None).await?;
                     phase = CLEANING.into();
-                    self.engine.cfn.delete_stack(name, &self.token(k, "cleanup")).await.map_err(Self::refused(name))?;
+                    self.cfn.delete_stack(name, &self.token(k, "cleanup")).await.map_err(Self::refused(name))?;
                     self.wait(deadline, name, &s.status).await?;
                 }
                 Some(s) if s.status.ends_with("_FAILED") => {
@@ -238,7 +240,7 @@ impl Step<'_> {
 
     /// The stack's state; `None` (ask again) after a read AWS could not answer for now.
     async fn describe(&self, deadline: Instant, name: &str) -> Result<Option<Option<StackInfo>>, StepError> {
-        match self.engine.cfn.describe_stack(name).await {
+        match self.cfn.describe_stack(name).await {
             Ok(info) => Ok(Some(info)),
             Err(e) if e.retryable() => {
                 tracing::warn!(stack = name, error = %e, "reading the stack failed; polling again");
@@ -277,7 +279,7 @@ impl Step<'_> {
     /// before ExecuteChangeSet is sent), but from the change set itself and the stack's last
     /// operation.
     async fn update_state(&self, k: &str, name: &str, stack: &StackInfo, spec: &StackSpec) -> Result<Update, StepError> {
-        let change_set = self.engine.cfn.describe_change_set(name, &self.token(k, "update")).await.map_err(Self::refused(name))?;
+        let change_set = self.cfn.describe_change_set(name, &self.token(k, "update")).await.map_err(Self::refused(name))?;
         Ok(match change_set.as_ref().and_then(|c| c.execution_status.as_deref()) {
             Some(status) if status.starts_with("EXECUTE_") => Update::Done,
             Some(_) => Update::NotRun,
@@ -295,22 +297,22 @@ impl Step<'_> {
         let name = spec.name.as_str();
         let change_set = self.token(k, "update");
         loop {
-            match self.engine.cfn.describe_change_set(name, &change_set).await.map_err(Self::refused(name))? {
+            match self.cfn.describe_change_set(name, &change_set).await.map_err(Self::refused(name))? {
                 None => {
-                    self.engine.cfn.create_change_set(spec, &change_set).await.map_err(Self::refused(name))?;
+                    self.cfn.create_change_set(spec, &change_set).await.map_err(Self::refused(name))?;
                 }
                 Some(c) if c.status == "CREATE_PENDING" || c.status == "CREATE_IN_PROGRESS" => {
                     self.wait(deadline, name, &c.status).await?;
                 }
                 Some(c) if c.status == "FAILED" && no_changes(c.reason.as_deref()) => {
                     // Best effort: a leftover empty change set harms nothing.
-                    let _ = self.engine.cfn.delete_change_set(name, &change_set).await;
+                    let _ = self.cfn.delete_change_set(name, &change_set).await;
                     return Ok(false);
                 }
                 Some(c) if c.status == "CREATE_COMPLETE" => {
                     self.begin(kind, name, UPDATING).await?;
                     if matches!(c.execution_status.as_deref(), None | Some("AVAILABLE")) {
-                        self.engine
+                        self
                             .cfn
                             .execute_change_set(name, &change_set, &self.token(k, "execute"))
                             .await
@@ -349,7 +351,7 @@ impl Step<'_> {
                 }
                 Some(s) => {
                     self.record(k, name, DELETING, None).await?;
-                    self.engine.cfn.delete_stack(name, &self.token(k, "delete")).await.map_err(Self::refused(name))?;
+                    self.cfn.delete_stack(name, &self.token(k, "delete")).await.map_err(Self::refused(name))?;
                     requested = true;
                     self.wait(deadline, name, &s.status).await?;
                 }
@@ -408,7 +410,7 @@ impl Step<'_> {
     /// stack) and tells live viewers. Failing to read events never fails a deployment.
     async fn collect_events(&self, name: &str, started: &str) {
         let known = db::events::newest_event_id(&self.engine.db, self.request, name).await.ok().flatten();
-        let events = match self.engine.cfn.stack_events(name, known.as_deref()).await {
+        let events = match self.cfn.stack_events(name, known.as_deref()).await {
             Ok(events) => events,
             Err(e) => {
                 tracing::warn!(stack = name, error = %e, "cannot read stack events");

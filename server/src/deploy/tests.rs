@@ -1,6 +1,6 @@
 //! The engine against an in-memory CloudFormation that behaves like the real one.
 
-use super::fake::FakeCloudFormation;
+use super::fake::{FakeCloudFormation, OneAccount};
 use super::*;
 use crate::config::Config;
 use crate::services::{self, Services};
@@ -9,6 +9,7 @@ use app::model::{Decision, NewUser, RequestInput, Role, User};
 struct World {
     services: Arc<Services>,
     cfn: Arc<FakeCloudFormation>,
+    aws: Arc<OneAccount>,
     _dir: tempfile::TempDir,
     requester: User,
     approver: User,
@@ -21,7 +22,8 @@ impl World {
         db::migrate(&db).await.unwrap();
         let cfn = Arc::new(FakeCloudFormation::default());
         let config = Config { admin_password: Some("admin-password-1".into()), ..Config::default() };
-        let services = Services::new(db, Arc::new(config), Templates::load(None).unwrap(), cfn.clone(), Arc::new(super::fake::NoServices)).unwrap();
+        let aws = Arc::new(OneAccount::new(cfn.clone()));
+        let services = Services::new(db, Arc::new(config), Templates::load(None).unwrap(), aws.clone()).unwrap();
         services::users::bootstrap_admin(&services).await.unwrap();
         services::environments::ensure_default(&services).await.unwrap();
         let admin = db::users::find_by_username(&services.db, "admin").await.unwrap().unwrap().into_user();
@@ -33,7 +35,7 @@ impl World {
         let approver = users.pop().unwrap();
         let requester = users.pop().unwrap();
         assert_eq!(approver.role, Role::Approver);
-        World { services, cfn, _dir: dir, requester, approver }
+        World { services, cfn, aws, _dir: dir, requester, approver }
     }
 
     fn engine(&self) -> Arc<Engine> {
@@ -43,7 +45,7 @@ impl World {
     /// An engine whose claims on jobs last `lease` without renewal.
     fn engine_leasing(&self, lease: Duration) -> Arc<Engine> {
         let settings = Settings { poll: Duration::from_millis(1), stack_timeout: Duration::from_secs(5), lease };
-        Engine::new(self.services.db.clone(), self.cfn.clone(), self.services.templates.clone(), self.services.feed.clone(), settings, self.services.wake.clone())
+        Engine::new(self.services.db.clone(), self.aws.clone(), self.services.templates.clone(), self.services.feed.clone(), settings, self.services.wake.clone())
     }
 
     async fn approved(&self, service: &str) -> String {
@@ -188,7 +190,7 @@ async fn a_stack_that_never_settles_times_out() {
     let id = w.approved("orders").await;
     w.cfn.stall(true);
     let settings = Settings { poll: Duration::from_millis(5), stack_timeout: Duration::from_millis(200), lease: Duration::from_secs(30) };
-    let engine = Engine::new(w.services.db.clone(), w.cfn.clone(), w.services.templates.clone(), w.services.feed.clone(), settings, w.services.wake.clone());
+    let engine = Engine::new(w.services.db.clone(), w.aws.clone(), w.services.templates.clone(), w.services.feed.clone(), settings, w.services.wake.clone());
     w.run(&engine).await;
     let r = w.request(&id).await;
     assert_eq!(r.status, RequestStatus::Failed);
@@ -385,7 +387,7 @@ async fn a_new_template_after_approval_is_not_applied_without_review() {
     std::fs::write(dir.path().join("service.yaml"), format!("{}\n# upgraded\n", templates.body(StackKind::Service))).unwrap();
     let upgraded = Templates::load(Some(dir.path())).unwrap();
     let settings = Settings { poll: Duration::from_millis(1), stack_timeout: Duration::from_secs(5), lease: Duration::from_secs(30) };
-    let engine = Engine::new(w.services.db.clone(), w.cfn.clone(), upgraded, w.services.feed.clone(), settings, w.services.wake.clone());
+    let engine = Engine::new(w.services.db.clone(), w.aws.clone(), upgraded, w.services.feed.clone(), settings, w.services.wake.clone());
     w.run(&engine).await;
     let r = w.request(&id).await;
     assert_eq!(r.status, RequestStatus::PendingReview);

@@ -163,11 +163,10 @@ fn problems(doc: &mut Value) {
     }
 }
 
-/// Rules the configuration decides: the one region Berth deploys in, a token's longest life.
+/// Rules the configuration decides: a token's longest life, the export formats.
 fn configured(config: &Config) -> Vec<FieldRule> {
     let words = |w: &[&str]| Shape::OneOf(w.iter().map(|w| w.to_string()).collect());
     vec![
-        FieldRule { place: Place::Property { schema: "EnvironmentInput", field: "region" }, shape: words(&[&config.aws_region]) },
         FieldRule {
             place: Place::Property { schema: "NewToken", field: "expires_in_days" },
             shape: Shape::Integer { min: 1, max: config.token_max_days.max(1).into() },

@@ -2,7 +2,7 @@
 //! events, and the plan (CloudFormation change sets) of the current revision.
 
 use super::{parse_id, Services};
-use crate::aws::{StackParameter, StackSpec};
+use crate::aws::{Location, StackParameter, StackSpec};
 use crate::db::{self, events::EventRow};
 use crate::deploy::ownership::Owner;
 use crate::deploy::TEMPLATE_TAG;
@@ -130,8 +130,9 @@ fn all_resources(template: &str, action: &str) -> Vec<PlannedChange> {
         .unwrap_or_default()
 }
 
-async fn stack_plan(s: &Services, owner: &Owner, stack: &StackInput, tag: &str) -> Result<StackPlan> {
+async fn stack_plan(s: &Services, at: &Location, owner: &Owner, stack: &StackInput, tag: &str) -> Result<StackPlan> {
     let kind = owner.kind;
+    let cfn = s.aws.cloudformation(at).await;
     let spec = spec(s, kind, stack);
     let plan = |action: &str, changes: Vec<PlannedChange>, note: Option<&str>| StackPlan {
         stack_name: stack.stack_name.clone(),
@@ -144,7 +145,7 @@ async fn stack_plan(s: &Services, owner: &Owner, stack: &StackInput, tag: &str) 
         let message = format!("CloudFormation could not plan {}: {e}", stack.stack_name);
         if e.retryable() { AppError::Unavailable(message) } else { AppError::Conflict(message) }
     };
-    let Some(current) = s.cfn.describe_stack(&spec.name).await.map_err(aws)? else {
+    let Some(current) = cfn.describe_stack(&spec.name).await.map_err(aws)? else {
         return Ok(plan("create", all_resources(&spec.template, "Add"), Some("The stack does not exist yet; every resource is added.")));
     };
     // A plan creates a change set on the stack: never on one that is not this owner's.
@@ -175,19 +176,19 @@ async fn stack_plan(s: &Services, owner: &Owner, stack: &StackInput, tag: &str) 
             )
         })
     };
-    if let Err(e) = s.cfn.create_change_set(&spec, &change_set).await {
+    if let Err(e) = cfn.create_change_set(&spec, &change_set).await {
         return waits_for_cluster(&e.message).ok_or_else(|| aws(e).into());
     }
     let mut info = None;
     for _ in 0..60 {
-        let current = s.cfn.describe_change_set(&spec.name, &change_set).await.map_err(aws)?;
+        let current = cfn.describe_change_set(&spec.name, &change_set).await.map_err(aws)?;
         if current.as_ref().is_some_and(|c| c.status != "CREATE_PENDING" && c.status != "CREATE_IN_PROGRESS") {
             info = current;
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let _ = s.cfn.delete_change_set(&spec.name, &change_set).await;
+    let _ = cfn.delete_change_set(&spec.name, &change_set).await;
     let Some(info) = info else {
         return Ok(plan("busy", Vec::new(), Some("CloudFormation took too long to compute the change set; try again.")));
     };
@@ -236,7 +237,9 @@ pub async fn environment_plan(s: &Services, current: &Environment, after: &Envir
         request: None,
     };
     let stack = app::stacks::cluster_stack(&current.name, &after.parameters);
-    stack_plan(s, &owner, &stack, &format!("env{change}")).await
+    // Where the change would deploy: a change of account or region is refused while APIs
+    // live in the environment, so its cluster stack goes where the change says.
+    stack_plan(s, &Location::of_input(after), &owner, &stack, &format!("env{change}")).await
 }
 
 /// Only approvers and admins plan: a plan creates and deletes change sets on AWS.
@@ -263,6 +266,10 @@ pub async fn plan(s: &Services, actor: &User, id: &str) -> Result<Plan> {
         }]
     } else {
         let berth_id = db::installation::berth_id(&s.db).await?;
+        let environment = db::environments::get(&s.db, &request.environment)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("No environment named {}", request.environment)))?;
+        let at = Location::of(&environment);
         let owner = |kind: StackKind| Owner {
             berth_id: berth_id.clone(),
             environment: request.environment.clone(),
@@ -270,8 +277,8 @@ pub async fn plan(s: &Services, actor: &User, id: &str) -> Result<Plan> {
             request: (kind == StackKind::Service).then_some(rid),
         };
         vec![
-            stack_plan(s, &owner(StackKind::Cluster), &request.stacks.cluster, &tag).await?,
-            stack_plan(s, &owner(StackKind::Service), &request.stacks.service, &tag).await?,
+            stack_plan(s, &at, &owner(StackKind::Cluster), &request.stacks.cluster, &tag).await?,
+            stack_plan(s, &at, &owner(StackKind::Service), &request.stacks.service, &tag).await?,
         ]
     };
     let plan = Plan { revision: request.revision, parameter_changes, stacks };

@@ -8,7 +8,7 @@ use crate::db::{self, audit};
 use crate::error::Result;
 use app::error::AppError;
 use app::model::{
-    ClusterParameters, Environment, EnvironmentChange, EnvironmentInput, EnvironmentPlan, ParameterChange, RequestInput, User, DEFAULT_RULE_CAPACITY,
+    ClusterParameters, Environment, EnvironmentAccess, EnvironmentChange, EnvironmentInput, EnvironmentPlan, ParameterChange, RequestInput, User, DEFAULT_RULE_CAPACITY,
 };
 use app::validation::{capacity, fits, room, validate_environment};
 use serde_json::json;
@@ -17,16 +17,42 @@ pub async fn list(s: &Services, actor: &User) -> Result<Vec<Environment>> {
     let mut all = db::environments::list(&s.db).await?;
     for env in &mut all {
         env.pending_change = pending(s, actor, &env.name).await?;
+        shown_to(actor, env);
     }
     Ok(all)
 }
 
+/// One environment, with whether Berth can act in its account and region (checked at
+/// most every few minutes per account, region and role, however many look).
 pub async fn get(s: &Services, actor: &User, name: &str) -> Result<Environment> {
     let mut env = db::environments::get(&s.db, name)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No environment named {name}")))?;
     env.pending_change = pending(s, actor, name).await?;
+    env.access = Some(access(s, &env).await);
+    shown_to(actor, &mut env);
     Ok(env)
+}
+
+async fn access(s: &Services, env: &Environment) -> EnvironmentAccess {
+    let checked_at = db::now();
+    match s.aws.identity(&crate::aws::Location::of(env)).await {
+        Ok((account, arn)) => EnvironmentAccess { ok: true, account: Some(account), message: arn, checked_at },
+        Err(e) => EnvironmentAccess {
+            ok: false,
+            account: env.role_arn.as_deref().and_then(|r| app::validation::environment_role_account(r).ok()).map(str::to_string),
+            message: e.to_string(),
+            checked_at,
+        },
+    }
+}
+
+/// The external id is the target account's business: requesters see where an environment
+/// is, not what opens it.
+fn shown_to(actor: &User, env: &mut Environment) {
+    if !actor.role.is_platform() {
+        env.external_id = None;
+    }
 }
 
 /// The environment's change waiting for review, as `actor` sees it.
@@ -50,22 +76,22 @@ fn may_decide_change(actor: &User, change: &db::environments::ChangeRow) -> Resu
     Ok(())
 }
 
-/// The shared rules, and one only the server knows: Berth's AWS clients work in one
-/// region, so an environment elsewhere would be deployed in the wrong place.
-fn validate(s: &Services, input: &EnvironmentInput) -> Vec<app::model::FieldError> {
-    let mut errors = validate_environment(input);
-    if !errors.iter().any(|e| e.field == "region") && input.region != s.config.aws_region {
-        errors.push(app::model::FieldError::new(
-            "region",
-            format!("Berth deploys in {} (its AWS region); an environment in {} needs a Berth running there", s.config.aws_region, input.region),
-        ));
-    }
-    errors
+/// What the audit log keeps of an environment's settings.
+fn recorded(region: &str, parameters: &ClusterParameters, rule_capacity: u32, role_arn: Option<&str>, external_id: Option<&str>) -> serde_json::Value {
+    json!({"region": region, "parameters": parameters, "rule_capacity": rule_capacity, "role_arn": role_arn, "external_id": external_id})
+}
+
+fn recorded_input(e: &EnvironmentInput) -> serde_json::Value {
+    recorded(&e.region, &e.parameters, e.rule_capacity, e.role_arn.as_deref(), e.external_id.as_deref())
+}
+
+fn recorded_environment(e: &Environment) -> serde_json::Value {
+    recorded(&e.region, &e.parameters, e.rule_capacity, e.role_arn.as_deref(), e.external_id.as_deref())
 }
 
 pub async fn create(s: &Services, actor: &User, input: EnvironmentInput) -> Result<Environment> {
     require_platform(actor)?;
-    let errors = validate(s, &input);
+    let errors = validate_environment(&input);
     if !errors.is_empty() {
         return Err(AppError::Validation(errors).into());
     }
@@ -93,7 +119,7 @@ pub async fn update(s: &Services, actor: &User, name: &str, mut input: Environme
         }
         input.name = name.to_string();
     }
-    let errors = validate(s, &input);
+    let errors = validate_environment(&input);
     if !errors.is_empty() {
         return Err(AppError::Validation(errors).into());
     }
@@ -109,11 +135,9 @@ pub async fn update(s: &Services, actor: &User, name: &str, mut input: Environme
         .into());
     }
     keeps_live_apis(&mut tx, &current, &input).await?;
-    let unchanged = input.region == current.region && input.parameters == current.parameters && input.rule_capacity == current.rule_capacity;
-    if !unchanged {
+    let (before, after) = (recorded_environment(&current), recorded_input(&input));
+    if before != after {
         let id = db::environments::insert_change(&mut tx, name, &input, parse_id(&actor.id, "user")?, &db::now()).await?;
-        let before = json!({"region": current.region, "parameters": current.parameters, "rule_capacity": current.rule_capacity});
-        let after = json!({"region": input.region, "parameters": input.parameters, "rule_capacity": input.rule_capacity});
         audit::append(&mut tx, entry(&actor.username, "environment.change_requested", name, json!({"change": id, "before": before, "after": after}))).await?;
     }
     tx.commit().await?;
@@ -128,6 +152,17 @@ async fn keeps_live_apis(tx: &mut db::Tx, current: &Environment, input: &Environ
         return Err(AppError::Taken {
             field: "region".into(),
             message: format!("{name} holds {} APIs; its region cannot change under them", live.len()),
+        }
+        .into());
+    }
+    let account = |role: Option<&str>| role.and_then(|r| app::validation::environment_role_account(r).ok().map(str::to_string));
+    if account(input.role_arn.as_deref()) != account(current.role_arn.as_deref()) && !live.is_empty() {
+        return Err(AppError::Taken {
+            field: "role_arn".into(),
+            message: format!(
+                "{name} holds {} APIs in its AWS account; it cannot move to another account under them (another role in the same account can replace this one)",
+                live.len()
+            ),
         }
         .into());
     }
@@ -196,8 +231,7 @@ pub async fn decide(s: &Services, actor: &User, name: &str, change: &str, approv
         db::environments::update(&mut tx, &input, &now).await?;
     }
     db::environments::decide_change(&mut tx, row.id, approve, parse_id(&actor.id, "user")?, reason.as_deref(), &now).await?;
-    let before = json!({"region": current.region, "parameters": current.parameters, "rule_capacity": current.rule_capacity});
-    let after = json!({"region": input.region, "parameters": input.parameters, "rule_capacity": input.rule_capacity});
+    let (before, after) = (recorded_environment(&current), recorded_input(&input));
     let action = if approve { "environment.change_approved" } else { "environment.change_rejected" };
     let mut details = json!({"change": row.id, "requested_by": row.requested_by_username, "before": before, "after": after, "reason": reason});
     if approve {
@@ -279,6 +313,9 @@ pub async fn ensure_default(s: &Services) -> Result<()> {
             ..Default::default()
         },
         rule_capacity: DEFAULT_RULE_CAPACITY,
+        // Berth's own account: the default environment needs no role.
+        role_arn: None,
+        external_id: None,
     };
     db::environments::insert(&mut tx, &input, &db::now()).await?;
     audit::append(&mut tx, entry("system", "environment.create", &input.name, json!({"after": input}))).await?;

@@ -20,7 +20,7 @@ pub mod webhooks;
 use crate::config::Config;
 use crate::db::Db;
 use crate::templates::Templates;
-use crate::aws::CloudFormation;
+use crate::aws::Connect;
 use crate::deploy::feed::Feed;
 use tokio::sync::Notify;
 use app::backend::Backend;
@@ -38,7 +38,8 @@ pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
     pub templates: Templates,
-    pub cfn: Arc<dyn CloudFormation>,
+    /// AWS, in each environment's account and region.
+    pub aws: Arc<dyn Connect>,
     /// Tells SSE viewers a request's feed grew.
     pub feed: Feed,
     /// Wakes the deployment worker when a job is queued.
@@ -67,12 +68,11 @@ impl Services {
         db: Db,
         config: Arc<Config>,
         templates: Templates,
-        cfn: Arc<dyn CloudFormation>,
-        health: Arc<dyn crate::aws::ServiceHealth>,
+        aws: Arc<dyn Connect>,
     ) -> crate::error::Result<Arc<Services>> {
         let dummy_hash = auth::hash_password("not a real password, only spent time")?;
         let health = crate::health::Monitor::new(
-            health,
+            Arc::new(crate::aws::HealthAnywhere(aws.clone())),
             crate::health::Settings::new(
                 std::time::Duration::from_millis(config.health_watch_refresh_ms.max(100)),
                 std::time::Duration::from_secs(config.health_idle_refresh_seconds.max(1)),
@@ -91,7 +91,7 @@ impl Services {
             db,
             config,
             templates,
-            cfn,
+            aws,
             feed: Feed::default(),
             wake: Arc::new(Notify::new()),
             health,
