@@ -19,25 +19,27 @@ const EXTERNAL_ID: &str = "berth-7c1f0e";
 /// AWS: that account's own administrator, or a StackSet).
 fn roll_out_role(aws: &LocalAws, account: &str, external_id: Option<&str>) -> String {
     let template = berth_tests::workspace().join("iam/target-account-role.json");
-    let answer = aws
-        .boto3(&format!(
-            "import time\n\
-             cfn = aws('cloudformation')\n\
-             cfn.meta.events.register('before-sign', lambda request, **_: request.headers.__setitem__('x-moto-account-id', '{account}'))\n\
-             cfn.create_stack(StackName='berth-access', TemplateBody=open('{template}').read(), Capabilities=['CAPABILITY_NAMED_IAM'],\n\
-                 Parameters=[{{'ParameterKey': 'BerthPrincipalArn', 'ParameterValue': 'arn:aws:iam::{BERTH_ACCOUNT}:root'}},\n\
-                             {{'ParameterKey': 'ExternalId', 'ParameterValue': '{external_id}'}}])\n\
-             for _ in range(200):\n\
-                 stack = cfn.describe_stacks(StackName='berth-access')['Stacks'][0]\n\
-                 if not stack['StackStatus'].endswith('IN_PROGRESS'):\n\
-                     break\n\
-                 time.sleep(0.1)\n\
-             assert stack['StackStatus'] == 'CREATE_COMPLETE', stack\n\
-             print(json.dumps({{o['OutputKey']: o['OutputValue'] for o in stack['Outputs']}}))",
-            template = template.display(),
-            external_id = external_id.unwrap_or_default(),
-        ))
-        .unwrap();
+    let code = r#"
+import time
+cfn = aws('cloudformation')
+cfn.meta.events.register('before-sign', lambda request, **_: request.headers.__setitem__('x-moto-account-id', 'ACCOUNT'))
+cfn.create_stack(StackName='berth-access', TemplateBody=open('TEMPLATE').read(), Capabilities=['CAPABILITY_NAMED_IAM'],
+                 Parameters=[{'ParameterKey': 'BerthPrincipalArn', 'ParameterValue': 'arn:aws:iam::BERTH:root'},
+                             {'ParameterKey': 'ExternalId', 'ParameterValue': 'EXTERNAL_ID'}])
+for _ in range(200):
+    stack = cfn.describe_stacks(StackName='berth-access')['Stacks'][0]
+    if not stack['StackStatus'].endswith('IN_PROGRESS'):
+        break
+    time.sleep(0.1)
+assert stack['StackStatus'] == 'CREATE_COMPLETE', stack
+print(json.dumps({o['OutputKey']: o['OutputValue'] for o in stack['Outputs']}))
+"#;
+    let code = code
+        .replace("ACCOUNT", account)
+        .replace("TEMPLATE", &template.display().to_string())
+        .replace("BERTH", BERTH_ACCOUNT)
+        .replace("EXTERNAL_ID", external_id.unwrap_or_default());
+    let answer = aws.boto3(&code).unwrap();
     answer["RoleArn"].as_str().expect("the stack's RoleArn output").to_string()
 }
 
@@ -158,9 +160,9 @@ async fn environments_in_other_accounts_and_regions_deploy_and_report_there() {
     }
 
     // The stacks are where their environments are, and nowhere else.
-    assert_eq!(stacks_in(&aws, BERTH_ACCOUNT, "us-east-1"), ["berth-staging-cluster", "berth-staging--orders"]);
-    assert_eq!(stacks_in(&aws, EU_ACCOUNT, "eu-west-1"), ["berth-eu-cluster", "berth-eu--orders"]);
-    assert_eq!(stacks_in(&aws, AP_ACCOUNT, "us-west-2"), ["berth-ap-cluster", "berth-ap--orders"]);
+    assert_eq!(stacks_in(&aws, BERTH_ACCOUNT, "us-east-1"), ["berth-staging--orders", "berth-staging-cluster"]);
+    assert_eq!(stacks_in(&aws, EU_ACCOUNT, "eu-west-1"), ["berth-eu--orders", "berth-eu-cluster"]);
+    assert_eq!(stacks_in(&aws, AP_ACCOUNT, "us-west-2"), ["berth-ap--orders", "berth-ap-cluster"]);
     for (account, region) in [(BERTH_ACCOUNT, "eu-west-1"), (BERTH_ACCOUNT, "us-west-2"), (EU_ACCOUNT, "us-east-1"), (AP_ACCOUNT, "eu-west-1")] {
         let there = stacks_in(&aws, account, region);
         assert!(there.iter().all(|s| s == "berth-access"), "no environment's stack in {account} {region}: {there:?}");
@@ -185,6 +187,6 @@ async fn environments_in_other_accounts_and_regions_deploy_and_report_there() {
     assert_eq!((moved.status, moved.error_fields()), (409, vec!["role_arn".to_string()]), "{}", moved.body);
     let same_account = format!("arn:aws:iam::{EU_ACCOUNT}:role/platform/BerthDeployer2");
     let renamed = admin.put("/api/v1/environments/eu", environment("eu", "eu-west-1", Some(same_account.clone()), Some(EXTERNAL_ID))).await.unwrap();
-    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(renamed.status, 202, "{}", renamed.body);
     assert_eq!(renamed.body["pending_change"]["after"]["role_arn"], same_account.as_str());
 }
