@@ -27,7 +27,7 @@ const IDENTITY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The name of Berth's sessions in the target accounts' CloudTrail.
 const SESSION_NAME: &str = "berth";
 
-struct Clients {
+struct AtLocation {
     cloudformation: Arc<dyn CloudFormation>,
     health: Arc<dyn ServiceHealth>,
     sts: aws_sdk_sts::Client,
@@ -36,21 +36,21 @@ struct Clients {
 
 pub struct SdkAccounts {
     base: aws_config::SdkConfig,
-    clients: tokio::sync::Mutex<HashMap<Location, Arc<Clients>>>,
+    by_location: tokio::sync::Mutex<HashMap<Location, Arc<AtLocation>>>,
 }
 
 impl SdkAccounts {
     pub fn new(base: aws_config::SdkConfig) -> Self {
-        SdkAccounts { base, clients: Default::default() }
+        SdkAccounts { base, by_location: Default::default() }
     }
 
-    async fn clients(&self, at: &Location) -> Arc<Clients> {
-        let mut all = self.clients.lock().await;
+    async fn at(&self, at: &Location) -> Arc<AtLocation> {
+        let mut all = self.by_location.lock().await;
         if let Some(clients) = all.get(at) {
             return clients.clone();
         }
         let config = self.config(at).await;
-        let clients = Arc::new(Clients {
+        let clients = Arc::new(AtLocation {
             cloudformation: Arc::new(super::cloudformation::SdkCloudFormation::new(&config)),
             health: Arc::new(super::health::SdkServiceHealth::new(&config)),
             sts: aws_sdk_sts::Client::from_conf(
@@ -84,15 +84,15 @@ impl SdkAccounts {
 #[async_trait::async_trait]
 impl Connect for SdkAccounts {
     async fn cloudformation(&self, at: &Location) -> Arc<dyn CloudFormation> {
-        self.clients(at).await.cloudformation.clone()
+        self.at(at).await.cloudformation.clone()
     }
 
     async fn service_health(&self, at: &Location) -> Arc<dyn ServiceHealth> {
-        self.clients(at).await.health.clone()
+        self.at(at).await.health.clone()
     }
 
     async fn identity(&self, at: &Location) -> AwsResult<(String, String)> {
-        let clients = self.clients(at).await;
+        let clients = self.at(at).await;
         let mut known = clients.identity.lock().await;
         if let Some((when, answer)) = known.as_ref() {
             if when.elapsed() < if answer.is_ok() { IDENTITY_FRESH_FOR } else { FAILURE_FRESH_FOR } {
