@@ -56,6 +56,20 @@ is moto's own create path applied to update.
 13. `Fn::GetAZs` of the stack's own region (`''` or `!Ref AWS::Region`) gives that region's
     zones (moto gives us-east-1's in every region, so a cluster stack in eu-west-1 had its
     subnets and instances in `us-east-1a`).
+14. An ECS service also keeps its `LoadBalancers`, `CapacityProviderStrategy`,
+    `PlacementStrategies` and `HealthCheckGracePeriodSeconds` (template or CreateService), and
+    DescribeServices answers them, as ECS does (moto dropped them). A stack update of the
+    service sets them (and its DesiredCount) to the template's, as CloudFormation's update of
+    the resource does.
+15. A target group gets the template's `TargetGroupAttributes` and `HealthCheckEnabled` (moto's
+    CloudFormation ignored them), and a stack update of the group sets its health check,
+    matcher and attributes to the template's in place, as ModifyTargetGroup and
+    ModifyTargetGroupAttributes do (moto could not update a target group at all, so a new
+    HealthCheckPath was never applied). A change of a property that replaces the group on AWS
+    (Name, Port, Protocol, VpcId, TargetType) is not applied.
+16. A stack update of a listener rule also sets its Priority (moto kept the old one); a log
+    group's RetentionInDays is updated in place (moto could not update a log group), a new
+    LogGroupName replaces it.
 Everything else is stock moto.
 """
 
@@ -78,6 +92,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
 from moto.iam import models as iam_models
+from moto.logs import models as logs_models
 from moto.server import main
 from moto.sts import responses as sts_responses
 from moto.utilities.utils import get_partition
@@ -456,20 +471,43 @@ _create_service = ecs_models.Service.create_from_cloudformation_json.__func__
 _update_service = ecs_models.Service.update_from_cloudformation_json.__func__
 
 
+def _ints(item: dict, keys: tuple) -> dict:
+    return {k: int(v) if k in keys and isinstance(v, (str, float)) else v for k, v in item.items()}
+
+
+def _service_settings(properties: dict) -> dict:
+    """What moto's CloudFormation drops of a service, as ECS's API keeps it (attribute name ->
+    camelCase value, numbers as numbers also when they came from a parameter)."""
+    settings = {}
+    if properties.get("LoadBalancers") is not None:
+        settings["load_balancers"] = [_ints(_camel(b), ("containerPort",)) for b in properties["LoadBalancers"]]
+    if properties.get("CapacityProviderStrategy") is not None:
+        settings["capacity_provider_strategy"] = [dict({"base": 0}, **_ints(_camel(s), ("weight", "base")))
+                                                  for s in properties["CapacityProviderStrategy"]]
+    if properties.get("PlacementStrategies") is not None:
+        settings["placement_strategy"] = [_camel(s) for s in properties["PlacementStrategies"]]
+    if properties.get("HealthCheckGracePeriodSeconds") is not None:
+        settings["health_check_grace_period_seconds"] = int(properties["HealthCheckGracePeriodSeconds"])
+    if properties.get("DeploymentConfiguration"):
+        settings["deployment_configuration"] = _deployment_configuration(properties["DeploymentConfiguration"])
+    return settings
+
+
 def create_service(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     service = _create_service(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-    configuration = cloudformation_json["Properties"].get("DeploymentConfiguration")
-    if configuration:
-        service.deployment_configuration = _deployment_configuration(configuration)
+    for name, value in _service_settings(cloudformation_json["Properties"]).items():
+        setattr(service, name, value)
     return service
 
 
 def update_service(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
     service = _update_service(cls, original_resource, new_resource_name, cloudformation_json, account_id,
                               region_name)
-    configuration = cloudformation_json["Properties"].get("DeploymentConfiguration")
-    if configuration:
-        service.deployment_configuration = _deployment_configuration(configuration)
+    properties = cloudformation_json["Properties"]
+    for name, value in _service_settings(properties).items():
+        setattr(service, name, value)
+    if properties.get("DesiredCount") is not None:
+        service.desired_count = int(properties["DesiredCount"])
     return service
 
 
@@ -477,17 +515,99 @@ ecs_models.Service.create_from_cloudformation_json = classmethod(create_service)
 ecs_models.Service.update_from_cloudformation_json = classmethod(update_service)
 
 _create_service_response = ecs_responses.EC2ContainerServiceResponse.create_service
+# CreateService parameters moto's backend does not take, and the attributes ECS answers them as.
+_KEPT_SERVICE_PARAMETERS = {"deploymentConfiguration": "deployment_configuration",
+                            "capacityProviderStrategy": "capacity_provider_strategy",
+                            "placementStrategy": "placement_strategy",
+                            "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds"}
 
 
 def create_service_response(self):
     answer = _create_service_response(self)
-    configuration = self._get_param("deploymentConfiguration")
-    if configuration:
-        answer.result["service"].deployment_configuration = configuration
+    for parameter, name in _KEPT_SERVICE_PARAMETERS.items():
+        value = self._get_param(parameter)
+        if value is not None and value != []:
+            setattr(answer.result["service"], name, value)
     return answer
 
 
 ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
+
+
+# -- 15. target groups: the template's attributes and health check, on create and on update
+
+def _apply_target_group_template(group, properties: dict, account_id: str, region_name: str) -> None:
+    backend = elbv2_models.elbv2_backends[account_id][region_name]
+
+    def number(key):
+        value = properties.get(key)
+        return None if value is None else int(value)
+
+    enabled = properties.get("HealthCheckEnabled")
+    port = properties.get("HealthCheckPort")
+    backend.modify_target_group(
+        group.arn, health_check_proto=properties.get("HealthCheckProtocol"),
+        health_check_port=None if port is None else str(port), health_check_path=properties.get("HealthCheckPath"),
+        health_check_interval=number("HealthCheckIntervalSeconds"),
+        health_check_timeout=number("HealthCheckTimeoutSeconds"),
+        healthy_threshold_count=number("HealthyThresholdCount"),
+        unhealthy_threshold_count=number("UnhealthyThresholdCount"),
+        http_codes=(properties.get("Matcher") or {}).get("HttpCode"),
+        health_check_enabled=None if enabled is None else str(enabled).lower() == "true")
+    attributes = {a["Key"]: str(a["Value"]) for a in properties.get("TargetGroupAttributes") or []
+                  if isinstance(a, dict) and "Key" in a}
+    if attributes:
+        backend.modify_target_group_attributes(group.arn, attributes)
+
+
+_create_target_group = elbv2_models.FakeTargetGroup.create_from_cloudformation_json.__func__
+
+
+def create_target_group(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    group = _create_target_group(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    _apply_target_group_template(group, cloudformation_json["Properties"], account_id, region_name)
+    return group
+
+
+def update_target_group(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    _apply_target_group_template(original_resource, cloudformation_json["Properties"], account_id, region_name)
+    return original_resource
+
+
+elbv2_models.FakeTargetGroup.create_from_cloudformation_json = classmethod(create_target_group)
+elbv2_models.FakeTargetGroup.update_from_cloudformation_json = classmethod(update_target_group)
+
+# -- 16. listener rule priority and log group retention on update
+
+_update_listener_rule = elbv2_models.FakeListenerRule.update_from_cloudformation_json.__func__
+
+
+def update_listener_rule(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    rule = _update_listener_rule(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                 region_name)
+    priority = cloudformation_json["Properties"].get("Priority")
+    if priority is not None and str(priority) != str(rule.priority):
+        elbv2_models.elbv2_backends[account_id][region_name].set_rule_priorities(
+            [{"RuleArn": rule.arn, "Priority": int(priority)}])
+    return rule
+
+
+elbv2_models.FakeListenerRule.update_from_cloudformation_json = classmethod(update_listener_rule)
+
+
+def update_log_group(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    backend = logs_models.logs_backends[account_id][region_name]
+    if new_resource_name != original_resource.name:  # a new name replaces the group
+        group = cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        backend.delete_log_group(original_resource.name)
+        return group
+    retention = cloudformation_json["Properties"].get("RetentionInDays")
+    original_resource.set_retention_policy(None if retention is None else int(retention))
+    return original_resource
+
+
+logs_models.LogGroup.update_from_cloudformation_json = classmethod(update_log_group)
+
 
 # -- 12. STS AssumeRole as AWS checks it: the role exists and its trust policy admits the caller
 
