@@ -70,9 +70,18 @@ is moto's own create path applied to update.
 16. A stack update of a listener rule also sets its Priority (moto kept the old one); a log
     group's RetentionInDays is updated in place (moto could not update a log group), a new
     LogGroupName replaces it.
+17. A resource whose properties refer to a resource the update replaced (`!Ref TaskDefinition`
+    of a service, when a new image registers a new revision) is updated too, as CloudFormation
+    updates every resource whose resolved properties change (moto only updated resources
+    whose template text or parameters changed, so the service stayed on the old revision).
+18. UpdateStack with the stack's own template and parameter values answers CloudFormation's
+    `ValidationError` "No updates are to be performed." (moto compared the given parameters
+    with the resolved ones, defaults and numbers included, so an unchanged update of Berth's
+    stacks went through and changed nothing).
 Everything else is stock moto.
 """
 
+import copy
 import fnmatch
 import json
 import re
@@ -82,7 +91,9 @@ from xml.sax.saxutils import escape as xml_escape
 
 from moto.applicationautoscaling import models as aas_models
 from moto.cloudformation import models as cfn_models
+from moto.cloudformation import exceptions as cfn_exceptions
 from moto.cloudformation import parsing
+from moto.cloudformation import responses as cfn_responses
 from moto.core.common_models import BaseModel, CloudFormationModel
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.ec2.exceptions import InvalidPermissionDuplicateError
@@ -608,6 +619,79 @@ def update_log_group(cls, original_resource, new_resource_name, cloudformation_j
 
 logs_models.LogGroup.update_from_cloudformation_json = classmethod(update_log_group)
 
+
+# -- 17. resources whose resolved properties changed (a Ref to a replaced resource) are updated
+
+def _resolved(resource_map, logical_id: str):
+    body = resource_map._resource_json_map.get(logical_id) or {}
+    try:
+        return json.dumps(parsing.clean_json(copy.deepcopy(body.get("Properties") or {}), resource_map),
+                          sort_keys=True, default=lambda o: str(getattr(o, "physical_resource_id", o)))
+    except Exception:  # noqa: BLE001 (a value moto cannot resolve: not compared)
+        return None
+
+
+_resource_map_update = parsing.ResourceMap.update
+
+
+def resource_map_update(self, template, parameters=None):
+    diff = self.build_resource_diff(template, parameters)
+    held = [lid for lid, r in self._parsed_resources.items() if r is not None and lid in self._resource_json_map]
+    before = {lid: _resolved(self, lid) for lid in held}
+    _resource_map_update(self, template, parameters)
+    done = set(diff["Add"]) | set(diff["Modify"]) | set(diff["Remove"])
+    for logical_id in list(self._resource_json_map):  # template order: what a resource refers to comes first
+        if logical_id in done or before.get(logical_id) is None or self._parsed_resources.get(logical_id) is None:
+            continue
+        if _resolved(self, logical_id) == before[logical_id]:
+            continue
+        try:
+            self._parsed_resources[logical_id] = parsing.parse_and_update_resource(
+                logical_id, self._resource_json_map[logical_id], self, self._account_id, self._region_name)
+        except Exception as error:  # noqa: BLE001 (moto cannot update it: it stays as it was)
+            print(f"patched_moto: updating {logical_id} after what it refers to changed: {error}", file=sys.stderr)
+
+
+parsing.ResourceMap.update = resource_map_update
+
+
+# -- 18. "No updates are to be performed." when the template and parameter values are the stack's
+
+def _parameter_values(template: dict, given: dict) -> dict:
+    slots = (template or {}).get("Parameters") or {}
+    return {k: str(given[k]) if k in given else str((slot or {}).get("Default")) for k, slot in slots.items()}
+
+
+def validate_different_update(self, incoming_params, stack_body, old_stack):
+    import stack_lifecycle  # noqa: PLC0415 (loaded at the end of this file)
+    with stack_lifecycle.LOCK:
+        stack_lifecycle.settle(self.cloudformation_backend)
+        stack_lifecycle.check_updatable(old_stack)  # a busy or failed stack says so first, as on AWS
+    if not stack_body:
+        return
+    try:
+        template = cfn_models.Stack.parse_template(stack_body)
+    except Exception:  # noqa: BLE001 (moto answers a template it cannot read its own way)
+        return
+    if template != old_stack.template_dict:
+        return
+    old = old_stack.resource_map.input_parameters or {}
+    given = {}
+    for parameter in incoming_params or []:
+        key = parameter.get("ParameterKey")
+        if parameter.get("UsePreviousValue"):
+            if key in old:
+                given[key] = old[key]
+        elif "ParameterValue" in parameter:
+            given[key] = parameter["ParameterValue"]
+    tags = {t["Key"]: t["Value"] for t in self._get_param("Tags", []) or []}
+    if tags and tags != (old_stack.tags or {}):
+        return
+    if _parameter_values(template, given) == _parameter_values(template, old):
+        raise cfn_exceptions.ValidationError(old_stack.name, message="No updates are to be performed.")
+
+
+cfn_responses.CloudFormationResponse._validate_different_update = validate_different_update
 
 # -- 12. STS AssumeRole as AWS checks it: the role exists and its trust policy admits the caller
 
