@@ -78,6 +78,9 @@ is moto's own create path applied to update.
     `ValidationError` "No updates are to be performed." (moto compared the given parameters
     with the resolved ones, defaults and numbers included, so an unchanged update of Berth's
     stacks went through and changed nothing).
+19. CloudFormation drift detection (stack_drift.py): DetectStackDrift,
+    DescribeStackDriftDetectionStatus, DescribeStackResourceDrifts, DetectStackResourceDrift,
+    and DriftInformation on stacks and stack resources (moto: HTTP 500 NotImplemented).
 Everything else is stock moto.
 """
 
@@ -826,6 +829,10 @@ sts_responses.TokenResponse.assume_role = assume_role_response
 import stack_lifecycle  # noqa: E402 (localaws's directory is this script's, so first on sys.path)
 
 stack_lifecycle.install()
+
+import stack_drift  # noqa: E402 (after stack_lifecycle: it reads the stack timelines)
+
+stack_drift.install()
 
 
 if __name__ == "__main__":
