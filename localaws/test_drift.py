@@ -249,6 +249,28 @@ class DriftTest(LocalAwsCase):
         self.elb.modify_rule(RuleArn=rule, Conditions=[{"Field": "path-pattern", "Values": ["/lists*"]}])
         self.assertEqual(self.detect(stack)["StackDriftStatus"], "IN_SYNC")
 
+    def test_a_scalable_target_s_capacity_is_compared(self):
+        type(self).priority += 1
+        stack = "berth-test-scaling"
+        self.cfn.create_stack(StackName=stack, TemplateBody=self.template("service.yaml"), Parameters=params(
+            StackName=CLUSTER_STACK, ServiceName="scaling", ImageUrl="nginx:1.27", ContainerPort="8080",
+            Path="/scaling*", Priority=str(self.priority), DesiredCount="1", HealthCheckPath="/health",
+            TargetGroupName="test-scaling", ScalingMin="1", ScalingMax="4"))
+        self.steady("scaling", desired=1)
+        scaling = self.client("application-autoscaling")
+        target = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+        target = next(t for t in target if t["ResourceId"].endswith("/scaling"))
+        scaling.register_scalable_target(ServiceNamespace="ecs", ResourceId=target["ResourceId"],
+                                         ScalableDimension="ecs:service:DesiredCount", MinCapacity=1, MaxCapacity=8)
+        status = self.detect(stack)
+        self.assertEqual((status["StackDriftStatus"], status["DriftedStackResourceCount"]), ("DRIFTED", 1))
+        drifts = self.drifts(stack)
+        self.assertEqual(self.statuses(drifts)["ScalingPolicy"], "NOT_CHECKED")
+        self.assertEqual(drifts["ScalableTarget"]["PropertyDifferences"], [
+            {"PropertyPath": "/MaxCapacity", "ExpectedValue": "4", "ActualValue": "8", "DifferenceType": "NOT_EQUAL"}])
+        self.assertEqual(json.loads(drifts["ScalableTarget"]["ExpectedProperties"])["ResourceId"],
+                         target["ResourceId"], "Fn::Sub with an import and a Fn::GetAtt, resolved")
+
     def test_a_resource_deleted_behind_the_stack_s_back_is_deleted(self):
         stack = self.deploy_service("gone", desired=1)
         self.steady("gone", desired=1)
