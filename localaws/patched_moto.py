@@ -77,7 +77,8 @@ is moto's own create path applied to update.
 18. UpdateStack with the stack's own template and parameter values answers CloudFormation's
     `ValidationError` "No updates are to be performed." (moto compared the given parameters
     with the resolved ones, defaults and numbers included, so an unchanged update of Berth's
-    stacks went through and changed nothing).
+    stacks went through and changed nothing). CreateChangeSet keeps moto's answer to the same: a
+    change set created FAILED, "The submitted information didn't contain changes.", as on AWS.
 19. CloudFormation drift detection (stack_drift.py): DetectStackDrift,
     DescribeStackDriftDetectionStatus, DescribeStackResourceDrifts, DetectStackResourceDrift,
     and DriftInformation on stacks and stack resources (moto: HTTP 500 NotImplemented).
@@ -665,7 +666,14 @@ def _parameter_values(template: dict, given: dict) -> dict:
     return {k: str(given[k]) if k in given else str((slot or {}).get("Default")) for k, slot in slots.items()}
 
 
+_validate_different_update = cfn_responses.CloudFormationResponse._validate_different_update
+
+
 def validate_different_update(self, incoming_params, stack_body, old_stack):
+    if self._get_action() != "UpdateStack":
+        # CreateChangeSet: an unchanged one is created FAILED ("The submitted information didn't
+        # contain changes."), as moto's backend and AWS do.
+        return _validate_different_update(self, incoming_params, stack_body, old_stack)
     import stack_lifecycle  # noqa: PLC0415 (loaded at the end of this file)
     with stack_lifecycle.LOCK:
         stack_lifecycle.settle(self.cloudformation_backend)

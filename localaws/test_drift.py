@@ -338,15 +338,28 @@ class DriftTest(LocalAwsCase):
             with self.subTest(template=list(template)):
                 self.assert_refused(self.cfn.update_stack, "No updates are to be performed.", StackName=stack,
                                     Parameters=self.service_params(name, priority), **template)
+        # As a change set (Berth's way to update), the same is a change set without changes.
+        self.cfn.create_change_set(StackName=stack, ChangeSetName="again", ChangeSetType="UPDATE",
+                                   TemplateBody=self.template("service.yaml"), Capabilities=["CAPABILITY_IAM"],
+                                   Parameters=self.service_params(name, priority))
+        change_set = self.cfn.describe_change_set(StackName=stack, ChangeSetName="again")
+        self.assertEqual((change_set["Status"], change_set["ExecutionStatus"]), ("FAILED", "UNAVAILABLE"))
+        self.assertIn("didn't contain changes", change_set["StatusReason"])
+        self.cfn.delete_change_set(StackName=stack, ChangeSetName="again")
         status = self.detect(stack)
         self.assertEqual((status["StackDriftStatus"], status["DriftedStackResourceCount"]), ("DRIFTED", 2))
 
-        # A new image updates the task definition, and so the service that refers to it: the
-        # service is updated to the whole template, its desired count too. The target group is
-        # not part of that update and stays drifted.
+        # A new image (through a change set, as Berth deploys) updates the task definition, and
+        # so the service that refers to it: the service is updated to the whole template, its
+        # desired count too. The target group is not part of that update and stays drifted.
         old_definition = self.service(name)["taskDefinition"]
-        self.cfn.update_stack(StackName=stack, TemplateBody=self.template("service.yaml"),
-                              Parameters=self.service_params(name, priority, image="nginx:1.28"))
+        self.cfn.create_change_set(StackName=stack, ChangeSetName="new-image", ChangeSetType="UPDATE",
+                                   TemplateBody=self.template("service.yaml"), Capabilities=["CAPABILITY_IAM"],
+                                   Parameters=self.service_params(name, priority, image="nginx:1.28"))
+        eventually(lambda: self.cfn.describe_change_set(StackName=stack, ChangeSetName="new-image")["Status"]
+                   == "CREATE_COMPLETE")
+        self.cfn.execute_change_set(StackName=stack, ChangeSetName="new-image")
+        self.assertEqual(self.cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"], "UPDATE_COMPLETE")
         service = self.service(name)
         self.assertEqual(service["desiredCount"], 2)
         self.assertNotEqual(service["taskDefinition"], old_definition, "the stack update moved the service")
