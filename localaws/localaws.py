@@ -539,9 +539,10 @@ class Scheduler(threading.Thread):
         return stack.task_definition != service["taskDefinition"]
 
     def follow_stack_task_definition(self, scope: Scope, service: dict, task_definition: str) -> dict:
-        """moto's stack update registers the new task definition revision but leaves the
-        service on the old one (the service's own properties did not change); CloudFormation
-        updates the service. Do what CloudFormation would have done."""
+        """A stock moto's stack update registers the new task definition revision but leaves
+        the service on the old one (the service's own template did not change); CloudFormation
+        updates the service. Do what CloudFormation would have done. (The moto localaws starts,
+        patched_moto.py, updates the service itself, so this finds it there already.)"""
         name, _ = self.container_of(scope, task_definition)
         if name is None:  # an unpatched moto (--moto-url) registered a revision without containers
             raise RuntimeError(f"{task_definition} has no containers (moto's stack update bug, "

@@ -56,9 +56,36 @@ is moto's own create path applied to update.
 13. `Fn::GetAZs` of the stack's own region (`''` or `!Ref AWS::Region`) gives that region's
     zones (moto gives us-east-1's in every region, so a cluster stack in eu-west-1 had its
     subnets and instances in `us-east-1a`).
+14. An ECS service also keeps its `LoadBalancers`, `CapacityProviderStrategy`,
+    `PlacementStrategies` and `HealthCheckGracePeriodSeconds` (template or CreateService), and
+    DescribeServices answers them, as ECS does (moto dropped them). A stack update of the
+    service sets them (and its DesiredCount) to the template's, as CloudFormation's update of
+    the resource does.
+15. A target group gets the template's `TargetGroupAttributes` and `HealthCheckEnabled` (moto's
+    CloudFormation ignored them), and a stack update of the group sets its health check,
+    matcher and attributes to the template's in place, as ModifyTargetGroup and
+    ModifyTargetGroupAttributes do (moto could not update a target group at all, so a new
+    HealthCheckPath was never applied). A change of a property that replaces the group on AWS
+    (Name, Port, Protocol, VpcId, TargetType) is not applied.
+16. A stack update of a listener rule also sets its Priority (moto kept the old one); a log
+    group's RetentionInDays is updated in place (moto could not update a log group), a new
+    LogGroupName replaces it.
+17. A resource whose properties refer to a resource the update replaced (`!Ref TaskDefinition`
+    of a service, when a new image registers a new revision) is updated too, as CloudFormation
+    updates every resource whose resolved properties change (moto only updated resources
+    whose template text or parameters changed, so the service stayed on the old revision).
+18. UpdateStack with the stack's own template and parameter values answers CloudFormation's
+    `ValidationError` "No updates are to be performed." (moto compared the given parameters
+    with the resolved ones, defaults and numbers included, so an unchanged update of Berth's
+    stacks went through and changed nothing). CreateChangeSet keeps moto's answer to the same: a
+    change set created FAILED, "The submitted information didn't contain changes.", as on AWS.
+19. CloudFormation drift detection (stack_drift.py): DetectStackDrift,
+    DescribeStackDriftDetectionStatus, DescribeStackResourceDrifts, DetectStackResourceDrift,
+    and DriftInformation on stacks and stack resources (moto: HTTP 500 NotImplemented).
 Everything else is stock moto.
 """
 
+import copy
 import fnmatch
 import json
 import re
@@ -68,7 +95,9 @@ from xml.sax.saxutils import escape as xml_escape
 
 from moto.applicationautoscaling import models as aas_models
 from moto.cloudformation import models as cfn_models
+from moto.cloudformation import exceptions as cfn_exceptions
 from moto.cloudformation import parsing
+from moto.cloudformation import responses as cfn_responses
 from moto.core.common_models import BaseModel, CloudFormationModel
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.ec2.exceptions import InvalidPermissionDuplicateError
@@ -78,6 +107,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
 from moto.iam import models as iam_models
+from moto.logs import models as logs_models
 from moto.server import main
 from moto.sts import responses as sts_responses
 from moto.utilities.utils import get_partition
@@ -456,20 +486,43 @@ _create_service = ecs_models.Service.create_from_cloudformation_json.__func__
 _update_service = ecs_models.Service.update_from_cloudformation_json.__func__
 
 
+def _ints(item: dict, keys: tuple) -> dict:
+    return {k: int(v) if k in keys and isinstance(v, (str, float)) else v for k, v in item.items()}
+
+
+def _service_settings(properties: dict) -> dict:
+    """What moto's CloudFormation drops of a service, as ECS's API keeps it (attribute name ->
+    camelCase value, numbers as numbers also when they came from a parameter)."""
+    settings = {}
+    if properties.get("LoadBalancers") is not None:
+        settings["load_balancers"] = [_ints(_camel(b), ("containerPort",)) for b in properties["LoadBalancers"]]
+    if properties.get("CapacityProviderStrategy") is not None:
+        settings["capacity_provider_strategy"] = [dict({"base": 0}, **_ints(_camel(s), ("weight", "base")))
+                                                  for s in properties["CapacityProviderStrategy"]]
+    if properties.get("PlacementStrategies") is not None:
+        settings["placement_strategy"] = [_camel(s) for s in properties["PlacementStrategies"]]
+    if properties.get("HealthCheckGracePeriodSeconds") is not None:
+        settings["health_check_grace_period_seconds"] = int(properties["HealthCheckGracePeriodSeconds"])
+    if properties.get("DeploymentConfiguration"):
+        settings["deployment_configuration"] = _deployment_configuration(properties["DeploymentConfiguration"])
+    return settings
+
+
 def create_service(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     service = _create_service(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-    configuration = cloudformation_json["Properties"].get("DeploymentConfiguration")
-    if configuration:
-        service.deployment_configuration = _deployment_configuration(configuration)
+    for name, value in _service_settings(cloudformation_json["Properties"]).items():
+        setattr(service, name, value)
     return service
 
 
 def update_service(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
     service = _update_service(cls, original_resource, new_resource_name, cloudformation_json, account_id,
                               region_name)
-    configuration = cloudformation_json["Properties"].get("DeploymentConfiguration")
-    if configuration:
-        service.deployment_configuration = _deployment_configuration(configuration)
+    properties = cloudformation_json["Properties"]
+    for name, value in _service_settings(properties).items():
+        setattr(service, name, value)
+    if properties.get("DesiredCount") is not None:
+        service.desired_count = int(properties["DesiredCount"])
     return service
 
 
@@ -477,17 +530,179 @@ ecs_models.Service.create_from_cloudformation_json = classmethod(create_service)
 ecs_models.Service.update_from_cloudformation_json = classmethod(update_service)
 
 _create_service_response = ecs_responses.EC2ContainerServiceResponse.create_service
+# CreateService parameters moto's backend does not take, and the attributes ECS answers them as.
+_KEPT_SERVICE_PARAMETERS = {"deploymentConfiguration": "deployment_configuration",
+                            "capacityProviderStrategy": "capacity_provider_strategy",
+                            "placementStrategy": "placement_strategy",
+                            "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds"}
 
 
 def create_service_response(self):
     answer = _create_service_response(self)
-    configuration = self._get_param("deploymentConfiguration")
-    if configuration:
-        answer.result["service"].deployment_configuration = configuration
+    for parameter, name in _KEPT_SERVICE_PARAMETERS.items():
+        value = self._get_param(parameter)
+        if value is not None and value != []:
+            setattr(answer.result["service"], name, value)
     return answer
 
 
 ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
+
+
+# -- 15. target groups: the template's attributes and health check, on create and on update
+
+def _apply_target_group_template(group, properties: dict, account_id: str, region_name: str) -> None:
+    backend = elbv2_models.elbv2_backends[account_id][region_name]
+
+    def number(key):
+        value = properties.get(key)
+        return None if value is None else int(value)
+
+    enabled = properties.get("HealthCheckEnabled")
+    port = properties.get("HealthCheckPort")
+    backend.modify_target_group(
+        group.arn, health_check_proto=properties.get("HealthCheckProtocol"),
+        health_check_port=None if port is None else str(port), health_check_path=properties.get("HealthCheckPath"),
+        health_check_interval=number("HealthCheckIntervalSeconds"),
+        health_check_timeout=number("HealthCheckTimeoutSeconds"),
+        healthy_threshold_count=number("HealthyThresholdCount"),
+        unhealthy_threshold_count=number("UnhealthyThresholdCount"),
+        http_codes=(properties.get("Matcher") or {}).get("HttpCode"),
+        health_check_enabled=None if enabled is None else str(enabled).lower() == "true")
+    attributes = {a["Key"]: str(a["Value"]) for a in properties.get("TargetGroupAttributes") or []
+                  if isinstance(a, dict) and "Key" in a}
+    if attributes:
+        backend.modify_target_group_attributes(group.arn, attributes)
+
+
+_create_target_group = elbv2_models.FakeTargetGroup.create_from_cloudformation_json.__func__
+
+
+def create_target_group(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    group = _create_target_group(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    _apply_target_group_template(group, cloudformation_json["Properties"], account_id, region_name)
+    return group
+
+
+def update_target_group(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    _apply_target_group_template(original_resource, cloudformation_json["Properties"], account_id, region_name)
+    return original_resource
+
+
+elbv2_models.FakeTargetGroup.create_from_cloudformation_json = classmethod(create_target_group)
+elbv2_models.FakeTargetGroup.update_from_cloudformation_json = classmethod(update_target_group)
+
+# -- 16. listener rule priority and log group retention on update
+
+_update_listener_rule = elbv2_models.FakeListenerRule.update_from_cloudformation_json.__func__
+
+
+def update_listener_rule(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    rule = _update_listener_rule(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                 region_name)
+    priority = cloudformation_json["Properties"].get("Priority")
+    if priority is not None and str(priority) != str(rule.priority):
+        elbv2_models.elbv2_backends[account_id][region_name].set_rule_priorities(
+            [{"RuleArn": rule.arn, "Priority": int(priority)}])
+    return rule
+
+
+elbv2_models.FakeListenerRule.update_from_cloudformation_json = classmethod(update_listener_rule)
+
+
+def update_log_group(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    backend = logs_models.logs_backends[account_id][region_name]
+    if new_resource_name != original_resource.name:  # a new name replaces the group
+        group = cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        backend.delete_log_group(original_resource.name)
+        return group
+    retention = cloudformation_json["Properties"].get("RetentionInDays")
+    original_resource.set_retention_policy(None if retention is None else int(retention))
+    return original_resource
+
+
+logs_models.LogGroup.update_from_cloudformation_json = classmethod(update_log_group)
+
+
+# -- 17. resources whose resolved properties changed (a Ref to a replaced resource) are updated
+
+def _resolved(resource_map, logical_id: str):
+    body = resource_map._resource_json_map.get(logical_id) or {}
+    try:
+        return json.dumps(parsing.clean_json(copy.deepcopy(body.get("Properties") or {}), resource_map),
+                          sort_keys=True, default=lambda o: str(getattr(o, "physical_resource_id", o)))
+    except Exception:  # noqa: BLE001 (a value moto cannot resolve: not compared)
+        return None
+
+
+_resource_map_update = parsing.ResourceMap.update
+
+
+def resource_map_update(self, template, parameters=None):
+    diff = self.build_resource_diff(template, parameters)
+    held = [lid for lid, r in self._parsed_resources.items() if r is not None and lid in self._resource_json_map]
+    before = {lid: _resolved(self, lid) for lid in held}
+    _resource_map_update(self, template, parameters)
+    done = set(diff["Add"]) | set(diff["Modify"]) | set(diff["Remove"])
+    for logical_id in list(self._resource_json_map):  # template order: what a resource refers to comes first
+        if logical_id in done or before.get(logical_id) is None or self._parsed_resources.get(logical_id) is None:
+            continue
+        if _resolved(self, logical_id) == before[logical_id]:
+            continue
+        try:
+            self._parsed_resources[logical_id] = parsing.parse_and_update_resource(
+                logical_id, self._resource_json_map[logical_id], self, self._account_id, self._region_name)
+        except Exception as error:  # noqa: BLE001 (moto cannot update it: it stays as it was)
+            print(f"patched_moto: updating {logical_id} after what it refers to changed: {error}", file=sys.stderr)
+
+
+parsing.ResourceMap.update = resource_map_update
+
+
+# -- 18. "No updates are to be performed." when the template and parameter values are the stack's
+
+def _parameter_values(template: dict, given: dict) -> dict:
+    slots = (template or {}).get("Parameters") or {}
+    return {k: str(given[k]) if k in given else str((slot or {}).get("Default")) for k, slot in slots.items()}
+
+
+_validate_different_update = cfn_responses.CloudFormationResponse._validate_different_update
+
+
+def validate_different_update(self, incoming_params, stack_body, old_stack):
+    if self._get_action() != "UpdateStack":
+        # CreateChangeSet: an unchanged one is created FAILED ("The submitted information didn't
+        # contain changes."), as moto's backend and AWS do.
+        return _validate_different_update(self, incoming_params, stack_body, old_stack)
+    import stack_lifecycle  # noqa: PLC0415 (loaded at the end of this file)
+    with stack_lifecycle.LOCK:
+        stack_lifecycle.settle(self.cloudformation_backend)
+        stack_lifecycle.check_updatable(old_stack)  # a busy or failed stack says so first, as on AWS
+    if not stack_body:
+        return
+    try:
+        template = cfn_models.Stack.parse_template(stack_body)
+    except Exception:  # noqa: BLE001 (moto answers a template it cannot read its own way)
+        return
+    if template != old_stack.template_dict:
+        return
+    old = old_stack.resource_map.input_parameters or {}
+    given = {}
+    for parameter in incoming_params or []:
+        key = parameter.get("ParameterKey")
+        if parameter.get("UsePreviousValue"):
+            if key in old:
+                given[key] = old[key]
+        elif "ParameterValue" in parameter:
+            given[key] = parameter["ParameterValue"]
+    tags = {t["Key"]: t["Value"] for t in self._get_param("Tags", []) or []}
+    if tags and tags != (old_stack.tags or {}):
+        return
+    if _parameter_values(template, given) == _parameter_values(template, old):
+        raise cfn_exceptions.ValidationError(old_stack.name, message="No updates are to be performed.")
+
+
+cfn_responses.CloudFormationResponse._validate_different_update = validate_different_update
 
 # -- 12. STS AssumeRole as AWS checks it: the role exists and its trust policy admits the caller
 
@@ -622,6 +837,10 @@ sts_responses.TokenResponse.assume_role = assume_role_response
 import stack_lifecycle  # noqa: E402 (localaws's directory is this script's, so first on sys.path)
 
 stack_lifecycle.install()
+
+import stack_drift  # noqa: E402 (after stack_lifecycle: it reads the stack timelines)
+
+stack_drift.install()
 
 
 if __name__ == "__main__":
