@@ -3,6 +3,8 @@
 //!
 //! - `model`, `validation`, `stacks`, `instance_types`: shared types and rules, compiled into
 //!   both halves so the browser and the server agree on every message.
+//! - `cost`: the estimated monthly cost of an environment and of an API, from the price
+//!   table kept in the repository; shared too, so the form's preview estimates as you type.
 //! - `api`: server functions, thin adapters to the server's service layer (`backend`).
 //! - `pages`, `components`: what the user sees.
 
@@ -10,6 +12,7 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod backend;
 pub mod components;
+pub mod cost;
 pub mod error;
 pub mod field_rules;
 pub mod health;
