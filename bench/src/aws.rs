@@ -110,10 +110,10 @@ pub fn describe(c: &Calls) -> String {
     c.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
 }
 
-/// A request body that passes validation in `staging` (t3.medium).
-pub fn api_request(service: &str) -> Value {
+/// A request body that passes validation in `environment` (t3.medium).
+pub fn api_request(service: &str, environment: &str) -> Value {
     json!({
-        "environment": "staging",
+        "environment": environment,
         "service_name": service,
         "description": format!("The {service} API, deployed by the benchmark"),
         "image_url": "nginx:1.27",
@@ -126,10 +126,10 @@ pub fn api_request(service: &str) -> Value {
     })
 }
 
-/// Submits `service` as `requester`, approves it as `approver`, and waits until it is
-/// deployed. Returns its id and how long the deployment took.
-pub async fn deploy(http: &reqwest::Client, base: &str, requester: &Session, approver: &Session, service: &str, limit: Duration) -> Result<(String, Duration)> {
-    let (status, body) = call(http, Method::POST, &format!("{base}/api/v1/requests"), Some(requester), Some(api_request(service))).await?;
+/// Submits `service` in `environment` as `requester`, approves it as `approver`, and waits
+/// until it is deployed. Returns its id and how long the deployment took.
+pub async fn deploy(http: &reqwest::Client, base: &str, requester: &Session, approver: &Session, service: &str, environment: &str, limit: Duration) -> Result<(String, Duration)> {
+    let (status, body) = call(http, Method::POST, &format!("{base}/api/v1/requests"), Some(requester), Some(api_request(service, environment))).await?;
     if status != 201 {
         bail!("submitting {service} answered {status}: {body}");
     }
@@ -172,14 +172,15 @@ impl Viewing {
 
 /// `sessions.len()` viewers each ask for the health every `every` (as the open page does),
 /// spread evenly over the interval, for `window`; the AWS calls localaws counted meanwhile.
-pub async fn view(aws: &LocalAws, base: &str, id: &str, sessions: &[Session], every: Duration, window: Duration) -> Result<Viewing> {
+/// With several `ids`, the viewers take them in turn (viewer i looks at `ids[i % len]`).
+pub async fn view(aws: &LocalAws, base: &str, ids: &[String], sessions: &[Session], every: Duration, window: Duration) -> Result<Viewing> {
     let before = aws.calls().await?;
     let started = Instant::now();
     let end = started + window;
     let mut tasks = Vec::new();
     for (i, session) in sessions.iter().enumerate() {
         let session = session.clone();
-        let url = format!("{base}/api/v1/requests/{id}/health");
+        let url = format!("{base}/api/v1/requests/{}/health", ids[i % ids.len()]);
         let offset = every.mul_f64(i as f64 / sessions.len().max(1) as f64);
         tasks.push(tokio::spawn(async move {
             // One connection per viewer, as separate browsers would have.
@@ -234,4 +235,29 @@ pub async fn viewers(http: &reqwest::Client, base: &str, username: &str, passwor
         out.push(sign_in(http, base, username, password).await?);
     }
     Ok(out)
+}
+
+/// The other account of the two-account windows, and the role Berth assumes there.
+pub const OTHER_ACCOUNT: &str = "111111111111";
+pub const OTHER_REGION: &str = "eu-west-1";
+const EXTERNAL_ID: &str = "berth-bench";
+
+/// Makes `BerthDeployer` in the other account, trusting Berth's (moto's default) account
+/// with an external id, as iam/target-account-role.json does; returns the environment body
+/// of an environment there. moto's account header is the way into another account here.
+pub fn other_account_environment(aws: &LocalAws, name: &str) -> Result<Value> {
+    let code = format!(
+        "iam = aws('iam')\n\
+         iam.meta.events.register('before-sign', lambda request, **_: request.headers.__setitem__('x-moto-account-id', '{OTHER_ACCOUNT}'))\n\
+         trust = {{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'AWS': 'arn:aws:iam::123456789012:root'}}, 'Action': 'sts:AssumeRole', 'Condition': {{'StringEquals': {{'sts:ExternalId': '{EXTERNAL_ID}'}}}}}}]}}\n\
+         print(json.dumps(iam.create_role(RoleName='BerthDeployer', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']))"
+    );
+    let arn = berth_tests::moto::boto3_at(&aws.url, &code)?;
+    Ok(json!({
+        "name": name,
+        "region": OTHER_REGION,
+        "role_arn": arn,
+        "external_id": EXTERNAL_ID,
+        "parameters": {"InstanceType": "t3.medium", "DesiredCapacity": 2, "MaxSize": 4},
+    }))
 }

@@ -312,7 +312,7 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
     let mut first_pass = None;
     if let Some(l) = &localaws {
         say("deploying one API through the JSON API (for the request page with live health)");
-        let (id, took) = aws::deploy(&http, &base, &requester, &approver, "bench-live", Duration::from_secs(240)).await?;
+        let (id, took) = aws::deploy(&http, &base, &requester, &approver, "bench-live", "staging", Duration::from_secs(240)).await?;
         say(format!("request {id} deployed in {:.1} s", took.as_secs_f64()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watcher = {
@@ -458,6 +458,7 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
 
     // ---- AWS calls per viewer ---------------------------------------------------------
     let mut viewing = Vec::new();
+    let mut two_accounts = Vec::new();
     let mut watched_deploy = None;
     if let Some(l) = &localaws {
         say("AWS calls per viewer: a fresh Berth with one deployed API");
@@ -475,7 +476,7 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
         let requester = load::sign_in(&http, &base, "bench-requester", PASSWORD).await?;
         let approver = load::sign_in(&http, &base, "bench-approver", PASSWORD).await?;
         let before = l.calls().await?;
-        let (id, took) = aws::deploy(&http, &base, &requester, &approver, "bench-watched", Duration::from_secs(240)).await?;
+        let (id, took) = aws::deploy(&http, &base, &requester, &approver, "bench-watched", "staging", Duration::from_secs(240)).await?;
         let deploy_calls = aws::delta(&before, &l.calls().await?);
         say(format!("request {id} deployed in {:.1} s; waiting for AWS calls to stop", took.as_secs_f64()));
         l.settle(Duration::from_secs(5), 0, Duration::from_secs(60)).await?;
@@ -501,10 +502,26 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
                     max_staleness: -1,
                 }
             } else {
-                aws::view(l, &base, &id, &viewers[..n], every, o.aws_window).await?
+                aws::view(l, &base, std::slice::from_ref(&id), &viewers[..n], every, o.aws_window).await?
             };
             say(format!("  {} AWS calls ({:.1}/min): {}", aws::total(&v.calls), v.per_minute(aws::total(&v.calls)), aws::describe(&v.calls)));
             viewing.push(v);
+        }
+        // A second API in an environment of another account and region (Berth assumes a
+        // role there): two viewers (one per API), then the crowd split over the two.
+        say(format!("two accounts: an environment in {} {} through an assumed role", aws::OTHER_ACCOUNT, aws::OTHER_REGION));
+        let (status, body) = load::call(&http, reqwest::Method::POST, &format!("{base}/api/v1/environments"), Some(&admin), Some(aws::other_account_environment(l, "abroad")?)).await?;
+        if status != 201 {
+            bail!("creating the environment in the other account answered {status}: {body}");
+        }
+        let (abroad, _) = aws::deploy(&http, &base, &requester, &approver, "bench-abroad", "abroad", Duration::from_secs(240)).await?;
+        l.settle(Duration::from_secs(5), 0, Duration::from_secs(60)).await?;
+        let both = [id.clone(), abroad];
+        for n in [2, o.viewers.max(2)] {
+            say(format!("{n} viewer(s) of two APIs in two accounts for {:?}", o.aws_window));
+            let v = aws::view(l, &base, &both, &viewers[..n.min(viewers.len())], every, o.aws_window).await?;
+            say(format!("  {} AWS calls ({:.1}/min): {}", aws::total(&v.calls), v.per_minute(aws::total(&v.calls)), aws::describe(&v.calls)));
+            two_accounts.push(v);
         }
         drop(server);
     }
@@ -644,29 +661,19 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
             let _ = writeln!(report, "A fresh Berth (empty database) deployed one API through the JSON API (submit, approve, deployed) in {:.1} s with {} AWS calls ({}). Then, in each window, each viewer asked `GET /api/v1/requests/{{id}}/health` every 5 s, as the open request page does, the viewers spread evenly over the 5 s; the counts are localaws's, per minute (calls × 60 / the window's length). Settings: health_watch_refresh_ms = 5000, health_idle_refresh_seconds = 300.", took.as_secs_f64(), aws::total(calls), aws::describe(&aws::by_service(calls)));
             let _ = writeln!(report);
         }
-        let _ = writeln!(report, "| viewers | window | looks (failed) | ECS/min | ELBv2/min | CloudFormation/min | all/min | look p50 / max ms | oldest data shown | calls in the window |");
-        let _ = writeln!(report, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
-        for v in &viewing {
-            let s = aws::by_service(&v.calls);
-            let get = |k: &str| s.get(k).copied().unwrap_or(0);
-            let other: u64 = s.iter().filter(|(k, _)| !["ecs", "elasticloadbalancing", "cloudformation"].contains(&k.as_str())).map(|(_, v)| v).sum();
-            let _ = writeln!(
-                report,
-                "| {} | {:.0} s | {} ({}) | {:.1} | {:.1} | {:.1} | {:.1}{} | {} | {} | {} |",
-                v.viewers,
-                v.seconds,
-                v.looks,
-                v.failed_looks,
-                v.per_minute(get("ecs")),
-                v.per_minute(get("elasticloadbalancing")),
-                v.per_minute(get("cloudformation")),
-                v.per_minute(aws::total(&v.calls)),
-                if other > 0 { format!(" ({other} other)") } else { String::new() },
-                if v.viewers == 0 { "-".to_string() } else { format!("{:.1} / {:.1}", v.p50_ms, v.max_ms) },
-                if v.max_staleness < 0 { "-".to_string() } else { format!("{} s", v.max_staleness) },
-                aws::describe(&v.calls)
-            );
-        }
+        viewing_table(&mut report, &viewing);
+    }
+    if !two_accounts.is_empty() {
+        let _ = writeln!(report);
+        let _ = writeln!(report, "### Two APIs in two accounts and regions, by number of viewers");
+        let _ = writeln!(report);
+        let _ = writeln!(
+            report,
+            "The same Berth, with a second environment in account {} ({}; Berth assumes its role `BerthDeployer` with an external id through STS) and one API deployed there. The viewers take the two APIs in turn. STS calls (`sts:AssumeRole` once per account, region and role per session, an hour) show under other calls.",
+            aws::OTHER_ACCOUNT, aws::OTHER_REGION
+        );
+        let _ = writeln!(report);
+        viewing_table(&mut report, &two_accounts);
     }
     let _ = writeln!(report);
     let _ = writeln!(report, "Whole run: {:.0} s.", t0.elapsed().as_secs_f64());
@@ -695,3 +702,30 @@ fn record(path: &Path, figures: &str) -> Result<()> {
     std::fs::write(path, updated)?;
     Ok(())
 }
+
+/// One row per viewer window: looks, AWS calls per minute by service, latency, staleness.
+fn viewing_table(report: &mut String, windows: &[aws::Viewing]) {
+    let _ = writeln!(report, "| viewers | window | looks (failed) | ECS/min | ELBv2/min | CloudFormation/min | all/min | look p50 / max ms | oldest data shown | calls in the window |");
+    let _ = writeln!(report, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    for v in windows {
+            let s = aws::by_service(&v.calls);
+            let get = |k: &str| s.get(k).copied().unwrap_or(0);
+            let other: u64 = s.iter().filter(|(k, _)| !["ecs", "elasticloadbalancing", "cloudformation"].contains(&k.as_str())).map(|(_, v)| v).sum();
+            let _ = writeln!(
+                report,
+                "| {} | {:.0} s | {} ({}) | {:.1} | {:.1} | {:.1} | {:.1}{} | {} | {} | {} |",
+                v.viewers,
+                v.seconds,
+                v.looks,
+                v.failed_looks,
+                v.per_minute(get("ecs")),
+                v.per_minute(get("elasticloadbalancing")),
+                v.per_minute(get("cloudformation")),
+                v.per_minute(aws::total(&v.calls)),
+                if other > 0 { format!(" ({other} other)") } else { String::new() },
+                if v.viewers == 0 { "-".to_string() } else { format!("{:.1} / {:.1}", v.p50_ms, v.max_ms) },
+                if v.max_staleness < 0 { "-".to_string() } else { format!("{} s", v.max_staleness) },
+                aws::describe(&v.calls)
+            );
+        }
+    }
