@@ -44,6 +44,13 @@ async fn a_requester_signs_in_and_requests_an_api() {
     browser.fill("#memory", "512").await.unwrap();
     browser.fill("#cpu", "512").await.unwrap();
     assert_eq!(browser.text("#desired_count-error").await.unwrap(), "");
+    // The estimated cost follows the form: one task less is a smaller share of the hosts.
+    let two_tasks = browser.wait_for_text("#cost-api", "/ month (estimate)").await.unwrap();
+    browser.fill("#desired_count", "1").await.unwrap();
+    let one_task = text_other_than(&browser, "#cost-api", &two_tasks).await;
+    assert!(one_task.contains("/ month (estimate)"), "{one_task}");
+    browser.fill("#desired_count", "2").await.unwrap();
+    assert_eq!(text_other_than(&browser, "#cost-api", &one_task).await, two_tasks);
     browser.fill("#environment_variables", "LOG_LEVEL=debug\n1BAD=x").await.unwrap();
     browser.wait_for_text("#environment_variables-error", "1BAD is not a variable name").await.unwrap();
     browser.fill("#environment_variables", "LOG_LEVEL=debug").await.unwrap();
@@ -67,6 +74,8 @@ async fn a_requester_signs_in_and_requests_an_api() {
     assert!(url.ends_with("/requests/1"), "{url}");
     browser.wait_for_text("main", "Pending review").await.unwrap();
     browser.wait_for_text("main", "berth-staging--orders").await.unwrap();
+    // The approver's view shows the estimate the form showed.
+    assert_eq!(browser.text("#cost-api").await.unwrap(), two_tasks);
     browser.screenshot("request-detail").await.unwrap();
 
     browser.open("/requests").await.unwrap();
@@ -135,6 +144,19 @@ async fn an_approver_approves_and_the_requester_sees_it_deployed() {
     assert!(browser.client.find(fantoccini::Locator::Css("#approve")).await.is_err(), "no decision for the requester");
     browser.wait_for_text("#public-url", "/orders").await.unwrap();
     browser.close().await.unwrap();
+}
+
+/// The element's text once it is no longer `before`.
+async fn text_other_than(browser: &Browser, css: &str, before: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let now = browser.text(css).await.unwrap();
+        if now != before {
+            return now;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{css} stayed {before:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn sign_in(browser: &Browser, username: &str, password: &str) {

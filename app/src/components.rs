@@ -101,3 +101,40 @@ mod tests {
         assert_eq!(href, "/dashboard?q=a%20b%26c&sort=name");
     }
 }
+
+/// An API's estimated monthly cost: the total, what is its own money, the range when it
+/// scales, the environment it shares, what a revision changes, and the lines behind it.
+#[component]
+pub fn CostView(summary: crate::cost::CostSummary) -> impl IntoView {
+    let s = summary;
+    view! {
+        <section class="cost" id="cost-estimate">
+            <h3>"Estimated cost"</h3>
+            <p class="cost-total" id="cost-api"><strong>"This API: "</strong>{s.api.clone()}</p>
+            {s.api_added.clone().map(|a| view! { <p class="hint" id="cost-added">{a}</p> })}
+            {s.api_scaling.clone().map(|r| view! { <p id="cost-scaling">{r}</p> })}
+            {s.change.clone().map(|c| view! { <p class="cost-change" id="cost-change"><strong>"This revision: "</strong>{c}</p> })}
+            {s.environment.clone().map(|e| view! { <p id="cost-environment">"Its environment: " {e}</p> })}
+            {(!s.lines.is_empty()).then(|| view! {
+                <details>
+                    <summary>"How it adds up"</summary>
+                    <table class="params cost-lines">
+                        <thead><tr><th>"Item"</th><th>"Quantity"</th><th>"Unit price"</th><th>"A month"</th><th>"Basis"</th></tr></thead>
+                        <tbody>
+                            {s.lines.iter().map(|l| view! {
+                                <tr class:cost-share=l.share>
+                                    <td>{l.item.clone()}{l.share.then_some(" (share of the environment)")}</td>
+                                    <td>{l.quantity.clone()}</td>
+                                    <td>{l.unit_price.clone()}</td>
+                                    <td>{l.monthly.clone()}</td>
+                                    <td>{l.basis.clone()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </details>
+            })}
+            <p class="hint cost-source">{s.prices.clone()} " Not counted: " {s.not_counted.join("; ")} "."</p>
+        </section>
+    }
+}

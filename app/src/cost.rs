@@ -692,3 +692,71 @@ mod tests {
         assert_eq!(logs["RetentionInDays"].as_u64(), Some(u64::from(LOG_RETENTION_DAYS)));
     }
 }
+
+/// An API's estimate as shown to the requester (live, in the form) and the approver (on the
+/// request, also in the JSON API): the same figures from the same function.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CostSummary {
+    /// The API's share, e.g. "about $12 / month (estimate)"; or why there is no estimate.
+    pub api: String,
+    /// Of it, what costs money of its own (the host share is the environment's, divided up).
+    pub api_added: Option<String>,
+    /// With auto scaling: the range from its minimum to its maximum.
+    pub api_scaling: Option<String>,
+    pub lines: Vec<CostLine>,
+    /// The environment the API runs in, for context.
+    pub environment: Option<String>,
+    /// For a revision of a deployed API: what it changes, e.g. "about $6 / month more (estimate)".
+    pub change: Option<String>,
+    /// Where the prices come from and their date.
+    pub prices: String,
+    pub not_counted: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CostLine {
+    pub item: String,
+    pub quantity: String,
+    pub unit_price: String,
+    pub monthly: String,
+    pub basis: String,
+    /// True for a share of the environment's cost rather than money of its own.
+    pub share: bool,
+}
+
+/// The summary of `input` in `cluster` (in `region`), and against `deployed` when a
+/// revision changes a deployed API.
+pub fn summary(region: &str, cluster: &ClusterParameters, input: &RequestInput, deployed: Option<&RequestInput>) -> CostSummary {
+    let prices = format!("Prices as of {AS_OF}. {SOURCE}");
+    let not_counted = NOT_COUNTED.iter().map(|s| s.to_string()).collect();
+    let estimate = match api_estimate(region, cluster, input) {
+        Ok(estimate) => estimate,
+        Err(e) => return CostSummary { api: format!("No estimate: {e}"), prices, not_counted, ..Default::default() },
+    };
+    let change = deployed
+        .and_then(|before| api_estimate(region, cluster, before).ok())
+        .map(|before| revision_difference(&before, &estimate).to_string());
+    CostSummary {
+        api: estimate.to_string(),
+        api_added: Some(format!("{} / month of its own", estimate.added().rounded())),
+        api_scaling: estimate.scaling.map(|s| s.to_string()),
+        lines: estimate
+            .items
+            .iter()
+            .map(|l| CostLine {
+                item: l.item.label().to_string(),
+                quantity: format!("{} {}", l.quantity, l.item.unit()),
+                unit_price: l.unit_price.precise(),
+                monthly: l.monthly.rounded(),
+                basis: l.basis.clone(),
+                share: l.charge == Charge::ShareOfEnvironment,
+            })
+            .collect(),
+        environment: environment_estimate(region, cluster).ok().map(|e| e.to_string()),
+        change,
+        prices,
+        not_counted,
+    }
+}

@@ -520,6 +520,9 @@ pub struct ApiRequest {
     /// What the signed-in user may do with the request now (the server decides; the UI
     /// only offers these).
     pub allowed: Allowed,
+    /// What the API is estimated to cost a month, and what this revision changes.
+    #[serde(default)]
+    pub estimate: crate::cost::CostSummary,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

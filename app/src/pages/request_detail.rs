@@ -1,7 +1,7 @@
 use super::health::{health_resource, HealthPanel};
 use super::request_activity::{ActivityData, Actions, RequestActivity};
 use crate::api::get_request;
-use crate::components::{ErrorNote, StackTable, StatusBadge};
+use crate::components::{CostView, ErrorNote, StackTable, StatusBadge};
 use crate::pages::audit::{timeline_rows, RequestTimeline};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -79,6 +79,7 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <dt>"Secrets"</dt><dd><code>{if secrets.is_empty() { "none".to_string() } else { secrets }}</code></dd>
                                     <dt>"Auto scaling"</dt><dd>{scaling}</dd>
                                 </dl>
+                                <CostView summary=r.estimate.clone()/>
                                 <h2>"Stack parameters"</h2>
                                 <p class="downloads">
                                     "Download for review or a manual deploy: "

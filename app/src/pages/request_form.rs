@@ -3,7 +3,7 @@
 //! beside the form shows the parameters of both stacks.
 
 use crate::api::{get_request, list_environments, SubmitRequest};
-use crate::components::{ErrorNote, StackTable};
+use crate::components::{CostView, ErrorNote, StackTable};
 use crate::error::AppError;
 use crate::model::{error_for, Environment, ScalingMetric};
 use crate::stacks;
@@ -255,6 +255,12 @@ fn RequestForm(
         let cluster = cluster()?;
         Some(draft.with(|d| stacks::render(&cluster, &d.lenient(), priority)))
     };
+    // The estimate follows the draft as the preview does (and the approver sees the same).
+    let estimate = move || {
+        let name = draft.with(|d| d.environment.clone());
+        let environment = environments.with_value(|all| all.iter().find(|e| e.name == name).cloned())?;
+        Some(draft.with(|d| crate::cost::summary(&environment.region, &environment.parameters, &d.lenient(), None)))
+    };
 
     let https = move || cluster().is_some_and(|c| c.https());
     // What the server renders into the fields; field views are used for several lists.
@@ -391,6 +397,7 @@ fn RequestForm(
             <aside class="preview" id="preview">
                 <h2>"What Berth will deploy"</h2>
                 <p class="hint">"The parameters of both CloudFormation stacks, as they will be rendered."</p>
+                {move || estimate().map(|summary| view! { <CostView summary=summary/> })}
                 {move || {
                     preview()
                         .map(|s| {

@@ -188,7 +188,7 @@ pub async fn create(s: &Services, actor: &User, input: RequestInput) -> Result<A
     .await?;
     let record = db::requests::get(&mut *tx, id).await?.expect("inserted in this transaction");
     tx.commit().await?;
-    to_api(record, &env, actor)
+    to_api(record, &env, actor, None)
 }
 
 pub async fn update(s: &Services, actor: &User, id: &str, input: RequestInput) -> Result<ApiRequest> {
@@ -236,7 +236,8 @@ pub async fn update(s: &Services, actor: &User, id: &str, input: RequestInput) -
     .await?;
     let record = db::requests::get(&mut *tx, id).await?.expect("updated in this transaction");
     tx.commit().await?;
-    to_api(record, &env, actor)
+    let deployed = deployed_input(s, &record).await?;
+    to_api(record, &env, actor, deployed.as_ref())
 }
 
 pub async fn get(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
@@ -248,7 +249,19 @@ pub async fn get(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
     let env = db::environments::get(&s.db, &record.environment)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No environment {}", record.environment)))?;
-    to_api(record, &env, actor)
+    let deployed = deployed_input(s, &record).await?;
+    to_api(record, &env, actor, deployed.as_ref())
+}
+
+/// What is live of a request whose current revision is not: the estimate shows the change.
+async fn deployed_input(s: &Services, r: &RequestRecord) -> Result<Option<RequestInput>> {
+    match r.deployed_revision {
+        Some(deployed) if deployed != r.revision => match db::requests::revision_input(&s.db, r.id, deployed).await? {
+            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// One of a request's stacks as files: its template and the parameter file that
@@ -315,10 +328,11 @@ fn allowed(actor: &User, r: &RequestRecord) -> Allowed {
     }
 }
 
-fn to_api(r: RequestRecord, env: &Environment, actor: &User) -> Result<ApiRequest> {
+fn to_api(r: RequestRecord, env: &Environment, actor: &User, deployed: Option<&RequestInput>) -> Result<ApiRequest> {
     let allowed = allowed(actor, &r);
     let parameters = r.input()?;
     let stacks = stacks::render_as(r.naming(), &env.parameters, &parameters, Some(r.priority as u32));
+    let estimate = app::cost::summary(&env.region, &env.parameters, &parameters, deployed);
     Ok(ApiRequest {
         id: r.id.to_string(),
         status: r.status(),
@@ -337,6 +351,7 @@ fn to_api(r: RequestRecord, env: &Environment, actor: &User) -> Result<ApiReques
         status_reason: r.status_reason,
         outputs: serde_json::from_str(&r.outputs)?,
         allowed,
+        estimate,
     })
 }
 
