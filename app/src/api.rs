@@ -365,6 +365,20 @@ pub async fn get_health(id: String) -> Result<crate::health::Health, AppError> {
     backend.health(&user, &id).await
 }
 
+#[server(prefix = "/_fn", endpoint = "get_drift")]
+pub async fn get_drift(id: String) -> Result<crate::model::Drift, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.drift(&user, &id).await
+}
+
+/// Compares the API's service stack with its template now (a form post: it works without
+/// the page's script too).
+#[server(prefix = "/_fn", endpoint = "check_drift")]
+pub async fn check_drift(id: String) -> Result<crate::model::Drift, AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.check_drift(&user, &id).await
+}
+
 #[server(prefix = "/_fn", endpoint = "get_dashboard")]
 pub async fn get_dashboard(#[server(default)] filter: crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError> {
     let (backend, user) = signed_in().await?;

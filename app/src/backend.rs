@@ -60,6 +60,8 @@ pub trait Backend: Send + Sync + 'static {
 
     /// A deployed request's service health; looking keeps it refreshed for a while.
     async fn health(&self, actor: &User, id: &str) -> Result<crate::health::Health, AppError>;
+    async fn drift(&self, actor: &User, id: &str) -> Result<crate::model::Drift, AppError>;
+    async fn check_drift(&self, actor: &User, id: &str) -> Result<crate::model::Drift, AppError>;
     async fn dashboard(&self, actor: &User, filter: &crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError>;
 }
 

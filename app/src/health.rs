@@ -209,6 +209,8 @@ pub struct DashboardItem {
     pub summary: String,
     /// When health was last read from AWS; `None` until the first read.
     pub fetched_at: Option<String>,
+    /// What the last drift check of its service stack found.
+    pub drift: crate::model::DriftStatus,
 }
 
 /// The dashboard's filters and order; every field is optional.

@@ -942,3 +942,90 @@ pub struct CreatedToken {
     pub created_at: String,
     pub expires_at: String,
 }
+
+/// Whether an API's stack is still what Berth deployed, as CloudFormation's drift detection
+/// last found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DriftStatus {
+    /// Every resource CloudFormation compared is as the template says.
+    InSync,
+    /// A resource was changed or deleted behind Berth's back.
+    Drifted,
+    /// CloudFormation could not tell (a failed detection, or nothing it can compare).
+    Unknown,
+    /// Not checked yet.
+    NotChecked,
+}
+
+impl DriftStatus {
+    pub const ALL: [DriftStatus; 4] = [DriftStatus::InSync, DriftStatus::Drifted, DriftStatus::Unknown, DriftStatus::NotChecked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftStatus::InSync => "in_sync",
+            DriftStatus::Drifted => "drifted",
+            DriftStatus::Unknown => "unknown",
+            DriftStatus::NotChecked => "not_checked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DriftStatus::InSync => "In sync",
+            DriftStatus::Drifted => "Drifted",
+            DriftStatus::Unknown => "Unknown",
+            DriftStatus::NotChecked => "Not checked",
+        }
+    }
+
+    /// CloudFormation's stack drift status.
+    pub fn from_cloudformation(status: &str) -> Self {
+        match status {
+            "IN_SYNC" => DriftStatus::InSync,
+            "DRIFTED" => DriftStatus::Drifted,
+            _ => DriftStatus::Unknown,
+        }
+    }
+}
+
+/// One property whose actual value differs from the template's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PropertyDifference {
+    /// e.g. `/DesiredCount`
+    pub path: String,
+    pub expected: String,
+    pub actual: String,
+    /// ADD, REMOVE or NOT_EQUAL
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct DriftedResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// MODIFIED or DELETED
+    pub status: String,
+    pub differences: Vec<PropertyDifference>,
+}
+
+/// An API's drift: its service stack compared with what Berth deployed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Drift {
+    pub status: DriftStatus,
+    pub stack_name: String,
+    /// When CloudFormation last compared (RFC 3339), if ever.
+    pub checked_at: Option<String>,
+    /// The resources that differ, with each property's expected and actual value.
+    pub resources: Vec<DriftedResource>,
+    /// Why the last check did not finish (what AWS said).
+    pub error: Option<String>,
+}

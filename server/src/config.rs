@@ -72,6 +72,9 @@ pub struct Config {
     pub health_watch_refresh_ms: u64,
     /// How often it is read when nobody is (for the dashboard).
     pub health_idle_refresh_seconds: u64,
+    /// How often each deployed API's service stack is compared with its template
+    /// (CloudFormation drift detection), one API at a time; 0: only when someone asks.
+    pub drift_check_minutes: u64,
     /// Failed sign-ins per username within `signin_window_seconds` before it is refused (429).
     pub signin_max_failures: u32,
     /// Failed sign-ins per client address within the window before that address is refused.
@@ -219,6 +222,7 @@ impl Default for Config {
             webhook_backoff_ms: 1000,
             health_watch_refresh_ms: 5000,
             health_idle_refresh_seconds: 300,
+            drift_check_minutes: 720,
             signin_max_failures: 5,
             signin_max_failures_per_address: 20,
             signin_window_seconds: 15 * 60,

@@ -104,6 +104,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Resumes every unfinished deployment, then runs new ones as they are approved.
     engine.start();
     services.health.start(services.db.clone());
+    if services.config.drift_check_minutes > 0 {
+        crate::services::drift::start(services.clone(), Duration::from_secs(services.config.drift_check_minutes * 60));
+    }
     notify::start(
         services.db.clone(),
         services.config.webhooks.clone(),

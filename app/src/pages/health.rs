@@ -219,7 +219,7 @@ pub fn DashboardPage() -> impl IntoView {
                                         <tr>
                                             <th>{sort_link("name", "Service")}</th><th>{sort_link("health", "Health")}</th><th>"Why"</th>
                                             <th>{sort_link("environment", "Environment")}</th><th>{sort_link("team", "Team")}</th>
-                                            <th>"Status"</th><th>"Public URL"</th><th>"Read at"</th>
+                                            <th>"Status"</th><th>"Drift"</th><th>"Public URL"</th><th>"Read at"</th>
                                         </tr>
                                     </thead>
                                     <tbody>
@@ -231,6 +231,7 @@ pub fn DashboardPage() -> impl IntoView {
                                                 <td>{item.environment}</td>
                                                 <td>{item.team}</td>
                                                 <td><StatusBadge status=item.status/></td>
+                                                <td><span class=format!("badge drift-{}", item.drift.as_str())>{item.drift.label()}</span></td>
                                                 <td>{item.public_url.map(|url| view! { <a href=url.clone()>{url.clone()}</a> }.into_any()).unwrap_or_else(|| "-".into_any())}</td>
                                                 <td>{item.fetched_at.unwrap_or_else(|| "not yet".into())}</td>
                                             </tr>

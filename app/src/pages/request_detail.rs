@@ -1,6 +1,7 @@
 use super::health::{health_resource, HealthPanel};
 use super::request_activity::{ActivityData, Actions, RequestActivity};
-use crate::api::get_request;
+use crate::api::{get_drift, get_request, CheckDrift};
+use crate::model::{Drift, DriftStatus};
 use crate::components::{CostView, ErrorNote, StackTable, StatusBadge};
 use crate::pages::audit::{timeline_rows, RequestTimeline};
 use leptos::prelude::*;
@@ -53,6 +54,7 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <p class="public-url" id="public-url">"Public URL: " <a href=url.clone()>{url.clone()}</a></p>
                                 })}
                                 <HealthPanel health=health/>
+                                {r.deployed_revision.is_some().then(|| view! { <DriftPanel id=r.id.clone()/> })}
                                 <dl class="facts" id="request-facts">
                                     <dt>"Environment"</dt><dd>{r.environment.clone()}</dd>
                                     <dt>"Team"</dt><dd>{r.team.clone()}</dd>
@@ -109,3 +111,70 @@ pub fn RequestDetailPage() -> impl IntoView {
     }
 }
 
+
+/// Whether the deployed stack is still what Berth deployed, with a button to check now.
+#[component]
+fn DriftPanel(id: String) -> impl IntoView {
+    let check = ServerAction::<CheckDrift>::new();
+    let drift = {
+        let id = id.clone();
+        Resource::new(move || check.version().get(), move |_| get_drift(id.clone()))
+    };
+    let error = move || check.value().get().and_then(Result::err);
+    view! {
+        <section class="drift" id="drift">
+            <h2>"Drift"</h2>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match drift.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(d) => view! { <DriftView drift=d/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <ActionForm action=check attr:class="inline" attr:id="drift-check">
+                <input type="hidden" name="id" value=id.clone()/>
+                <button type="submit" disabled=move || check.pending().get()>
+                    {move || if check.pending().get() { "Comparing…" } else { "Check drift now" }}
+                </button>
+            </ActionForm>
+            {move || error().map(|e| view! { <ErrorNote error=e/> })}
+        </section>
+    }
+}
+
+#[component]
+fn DriftView(drift: Drift) -> impl IntoView {
+    let d = drift;
+    let summary = match d.status {
+        DriftStatus::InSync => "In sync: every resource CloudFormation compared is as Berth deployed it.".to_string(),
+        DriftStatus::Drifted => format!("Drifted: {} resource(s) of {} were changed behind Berth's back.", d.resources.len(), d.stack_name),
+        DriftStatus::Unknown => "Unknown: CloudFormation could not compare the stack.".to_string(),
+        DriftStatus::NotChecked => "Not checked yet.".to_string(),
+    };
+    view! {
+        <p id="drift-status">
+            <span class=format!("badge drift-{}", d.status.as_str())>{d.status.label()}</span>
+            " " {summary}
+            {d.checked_at.clone().map(|at| format!(" Checked {at}."))}
+        </p>
+        {d.error.clone().map(|e| view! { <p class="error-box" id="drift-error">{e}</p> })}
+        {(!d.resources.is_empty()).then(|| view! {
+            <table class="params" id="drift-resources">
+                <thead><tr><th>"Resource"</th><th>"Property"</th><th>"Deployed (expected)"</th><th>"On AWS now"</th></tr></thead>
+                <tbody>
+                    {d.resources.iter().flat_map(|r| {
+                        let rows: Vec<(String, String, String, String)> = if r.differences.is_empty() {
+                            vec![(format!("{} ({})", r.logical_id, r.resource_type), r.status.clone(), String::new(), String::new())]
+                        } else {
+                            r.differences.iter().map(|p| (format!("{} ({})", r.logical_id, r.resource_type), p.path.clone(), p.expected.clone(), p.actual.clone())).collect()
+                        };
+                        rows
+                    }).map(|(resource, property, expected, actual)| view! {
+                        <tr><td>{resource}</td><td><code>{property}</code></td><td><code>{expected}</code></td><td><code>{actual}</code></td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
+    }
+}

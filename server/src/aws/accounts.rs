@@ -28,7 +28,7 @@ const IDENTITY_TIMEOUT: Duration = Duration::from_secs(5);
 const SESSION_NAME: &str = "berth";
 
 struct AtLocation {
-    cloudformation: Arc<dyn CloudFormation>,
+    cloudformation: Arc<super::cloudformation::SdkCloudFormation>,
     health: Arc<dyn ServiceHealth>,
     sts: aws_sdk_sts::Client,
     identity: tokio::sync::Mutex<Option<(Instant, AwsResult<(String, String)>)>>,
@@ -89,6 +89,10 @@ impl Connect for SdkAccounts {
 
     async fn service_health(&self, at: &Location) -> Arc<dyn ServiceHealth> {
         self.at(at).await.health.clone()
+    }
+
+    async fn drift(&self, at: &Location) -> Arc<dyn StackDrift> {
+        self.at(at).await.cloudformation.clone()
     }
 
     async fn identity(&self, at: &Location) -> AwsResult<(String, String)> {

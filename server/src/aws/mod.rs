@@ -56,6 +56,7 @@ impl Location {
 pub trait Connect: Send + Sync + 'static {
     async fn cloudformation(&self, at: &Location) -> Arc<dyn CloudFormation>;
     async fn service_health(&self, at: &Location) -> Arc<dyn ServiceHealth>;
+    async fn drift(&self, at: &Location) -> Arc<dyn StackDrift>;
     /// Who Berth acts as there (its caller identity): `(account, ARN)`, or why it cannot act.
     async fn identity(&self, at: &Location) -> AwsResult<(String, String)>;
 }
@@ -166,6 +167,38 @@ pub trait CloudFormation: Send + Sync + 'static {
     async fn delete_stack(&self, name: &str, token: &str) -> AwsResult<()>;
     /// Events newest first, stopping after `known` (an event id already stored), if given.
     async fn stack_events(&self, name: &str, known: Option<&str>) -> AwsResult<Vec<StackEvent>>;
+}
+
+/// A drift detection as CloudFormation reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftDetection {
+    /// False while CloudFormation still compares.
+    pub done: bool,
+    /// Why the detection failed (or compared only part of the stack), if it says.
+    pub reason: Option<String>,
+    /// DRIFTED, IN_SYNC, UNKNOWN or NOT_CHECKED.
+    pub stack_status: String,
+}
+
+/// One resource of a stack whose actual state differs from its template (or that is gone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceDrift {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// MODIFIED, DELETED, IN_SYNC or NOT_CHECKED.
+    pub status: String,
+    pub differences: Vec<app::model::PropertyDifference>,
+}
+
+/// CloudFormation's drift detection: whether a stack's resources are still as its template
+/// says, or were changed behind it.
+#[async_trait::async_trait]
+pub trait StackDrift: Send + Sync + 'static {
+    /// Starts a detection; its id.
+    async fn detect_drift(&self, stack: &str) -> AwsResult<String>;
+    async fn drift_detection(&self, id: &str) -> AwsResult<DriftDetection>;
+    /// The last detection's resources that are modified or deleted.
+    async fn drifted_resources(&self, stack: &str) -> AwsResult<Vec<ResourceDrift>>;
 }
 
 /// What Berth asks about a deployed service: its ECS service and the target group the

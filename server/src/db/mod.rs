@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod deployments;
+pub mod drift;
 pub mod environments;
 pub mod events;
 pub mod installation;
@@ -101,6 +102,12 @@ pub fn now() -> String {
 /// The time `seconds` from now, as `now` writes it (so the two compare as text).
 pub fn in_seconds(seconds: u64) -> String {
     let at = time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond") + Duration::from_secs(seconds);
+    at.format(&time::format_description::well_known::Rfc3339).expect("RFC 3339 formats any UTC time")
+}
+
+/// The time `seconds` ago, as `now` writes it.
+pub fn seconds_ago(seconds: u64) -> String {
+    let at = time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond") - Duration::from_secs(seconds);
     at.format(&time::format_description::well_known::Rfc3339).expect("RFC 3339 formats any UTC time")
 }
 

@@ -277,7 +277,7 @@ pub async fn revision_input(db: impl sqlx::SqliteExecutor<'_>, id: i64, revision
 }
 
 /// The requests with a live service: deployed once and not being taken down.
-const LIVE: &str = "r.deployed_revision IS NOT NULL AND r.status NOT IN ('decommissioning', 'decommissioned')";
+pub const LIVE: &str = "r.deployed_revision IS NOT NULL AND r.status NOT IN ('decommissioning', 'decommissioned')";
 
 /// Where a live request's service runs, from the stacks' outputs, for the health poller.
 #[derive(sqlx::FromRow)]

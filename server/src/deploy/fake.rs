@@ -389,7 +389,27 @@ impl Connect for OneAccount {
         std::sync::Arc::new(NoServices)
     }
 
+    async fn drift(&self, _: &Location) -> std::sync::Arc<dyn StackDrift> {
+        std::sync::Arc::new(NoDrift)
+    }
+
     async fn identity(&self, _: &Location) -> AwsResult<(String, String)> {
         Ok(("123456789012".into(), "arn:aws:sts::123456789012:assumed-role/berth/berth".into()))
+    }
+}
+
+/// The engine's tests never detect drift: a call says so instead of inventing an answer.
+struct NoDrift;
+
+#[async_trait::async_trait]
+impl StackDrift for NoDrift {
+    async fn detect_drift(&self, _: &str) -> AwsResult<String> {
+        Err(AwsError::new("NotImplemented", "the in-memory CloudFormation detects no drift"))
+    }
+    async fn drift_detection(&self, _: &str) -> AwsResult<DriftDetection> {
+        Err(AwsError::new("NotImplemented", "the in-memory CloudFormation detects no drift"))
+    }
+    async fn drifted_resources(&self, _: &str) -> AwsResult<Vec<ResourceDrift>> {
+        Err(AwsError::new("NotImplemented", "the in-memory CloudFormation detects no drift"))
     }
 }

@@ -6,6 +6,7 @@
 //! - `users`, `environments`, `requests`, `audit`: the JSON API v1 resources.
 //! - `review`: decisions, comments, deployments, stack events (and their live stream), plans.
 //! - `health`: deployed APIs' health, per request and on the dashboard.
+//! - `drift`: whether a deployed API's stack was changed behind Berth (CloudFormation drift detection).
 //! - `webhooks`: delivery state of the webhook notifications.
 //! - `openapi`: the OpenAPI document, generated from these handlers.
 //! - `probes`: `/healthz` and `/readyz`.
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod environments;
 pub mod error;
 pub mod extract;
+pub mod drift;
 pub mod health;
 pub mod oidc;
 pub mod openapi;
@@ -102,6 +104,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         .merge(review::router())
         .merge(audit::router())
         .merge(health::router())
+        .merge(drift::router())
         .merge(webhooks::router())
         .merge(openapi::router());
     Router::new()

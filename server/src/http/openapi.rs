@@ -55,6 +55,8 @@ mod rules;
         super::review::plan,
         super::health::health,
         super::health::dashboard,
+        super::drift::drift,
+        super::drift::check_drift,
         super::webhooks::status,
         super::audit::list,
         super::audit::export,

@@ -67,6 +67,7 @@ pub async fn dashboard(s: &Services, actor: &User, filter: &DashboardFilter) -> 
     let ids: Vec<i64> = page.iter().map(|(_, r)| r.id).collect();
     let briefs = s.health.briefs(&ids);
     let urls: std::collections::HashMap<i64, Option<String>> = db::requests::public_urls(&s.db, &ids).await?.into_iter().collect();
+    let drift = db::drift::statuses(&s.db, &ids).await?;
     let items = page
         .into_iter()
         .map(|(verdict, r)| {
@@ -81,6 +82,7 @@ pub async fn dashboard(s: &Services, actor: &User, filter: &DashboardFilter) -> 
                 verdict,
                 summary: brief.map_or_else(|| "Not read from AWS yet".into(), |b| b.summary.clone()),
                 fetched_at: brief.map(|b| b.fetched_at.clone()),
+                drift: drift.get(&r.id).copied().unwrap_or(app::model::DriftStatus::NotChecked),
             }
         })
         .collect();

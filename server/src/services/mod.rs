@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod deployments;
+pub mod drift;
 pub mod environments;
 pub mod health;
 pub mod limits;
@@ -193,6 +194,12 @@ impl Backend for Services {
     }
     async fn health(&self, actor: &User, id: &str) -> Result<app::health::Health, AppError> {
         ok(health::get(self, actor, id).await)
+    }
+    async fn drift(&self, actor: &User, id: &str) -> Result<Drift, AppError> {
+        ok(drift::get(self, actor, id).await)
+    }
+    async fn check_drift(&self, actor: &User, id: &str) -> Result<Drift, AppError> {
+        ok(drift::check(self, actor, id).await)
     }
     async fn list_tokens(&self, actor: &User) -> Result<Vec<ApiToken>, AppError> {
         ok(tokens::list(self, actor).await)
