@@ -75,7 +75,7 @@ async fn drift_behind_berths_back_is_reported_property_by_property() {
     let count = difference(&drift, "/DesiredCount");
     assert_eq!((count["expected"].as_str(), count["actual"].as_str(), count["kind"].as_str()), (Some("2"), Some("3"), Some("NOT_EQUAL")));
     let path = difference(&drift, "/HealthCheckPath");
-    assert_eq!((path["expected"].as_str(), path["actual"].as_str()), (Some("/"), Some("/changed-by-hand")));
+    assert_eq!((path["expected"].as_str(), path["actual"].as_str()), (request["parameters"]["health_check_path"].as_str(), Some("/changed-by-hand")));
 
     // Kept: the next look shows the same, without asking AWS again.
     let kept = rita.get(&format!("/api/v1/requests/{id}/drift")).await.unwrap().body;

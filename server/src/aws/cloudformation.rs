@@ -174,13 +174,13 @@ impl CloudFormation for SdkCloudFormation {
 impl StackDrift for SdkCloudFormation {
     async fn detect_drift(&self, stack: &str) -> AwsResult<String> {
         let out = self.client.detect_stack_drift().stack_name(stack).send().await.map_err(sdk_error)?;
-        Ok(out.stack_drift_detection_id().to_string())
+        Ok(out.stack_drift_detection_id().unwrap_or_default().to_string())
     }
 
     async fn drift_detection(&self, id: &str) -> AwsResult<DriftDetection> {
         let out = self.client.describe_stack_drift_detection_status().stack_drift_detection_id(id).send().await.map_err(sdk_error)?;
         Ok(DriftDetection {
-            done: out.detection_status().as_str() != "DETECTION_IN_PROGRESS",
+            done: out.detection_status().is_some_and(|s| s.as_str() != "DETECTION_IN_PROGRESS"),
             reason: out.detection_status_reason().map(str::to_string),
             stack_status: out.stack_drift_status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "UNKNOWN".into()),
         })
@@ -204,17 +204,17 @@ impl StackDrift for SdkCloudFormation {
                 .map_err(sdk_error)?;
             for r in out.stack_resource_drifts() {
                 drifted.push(ResourceDrift {
-                    logical_id: r.logical_resource_id().to_string(),
-                    resource_type: r.resource_type().to_string(),
-                    status: r.stack_resource_drift_status().as_str().to_string(),
+                    logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: r.resource_type().unwrap_or_default().to_string(),
+                    status: r.stack_resource_drift_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
                     differences: r
                         .property_differences()
                         .iter()
                         .map(|d| app::model::PropertyDifference {
-                            path: d.property_path().to_string(),
-                            expected: d.expected_value().to_string(),
-                            actual: d.actual_value().to_string(),
-                            kind: d.difference_type().as_str().to_string(),
+                            path: d.property_path().unwrap_or_default().to_string(),
+                            expected: d.expected_value().unwrap_or_default().to_string(),
+                            actual: d.actual_value().unwrap_or_default().to_string(),
+                            kind: d.difference_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
                         })
                         .collect(),
                 });
