@@ -124,6 +124,9 @@ fn api_rows() -> Vec<(&'static str, &'static str, Value, [Expect; 5])> {
         ("get", "/api/v1/requests/{id}/events/stream", none.clone(), TEAM_A),
         ("get", "/api/v1/requests/{id}/plan", none.clone(), PLANNERS),
         ("get", "/api/v1/requests/{id}/health", none.clone(), TEAM_A),
+        ("get", "/api/v1/requests/{id}/drift", none.clone(), TEAM_A),
+        // Not deployed: 409 for whoever may see the request.
+        ("post", "/api/v1/requests/{id}/drift", json!({}), TEAM_A),
         ("get", "/api/v1/dashboard", none.clone(), SIGNED_IN),
         ("get", "/api/v1/webhooks", none.clone(), ADMIN_ONLY),
         // Everyone signed in reads the audit log; requesters only their team's part.
@@ -153,6 +156,8 @@ fn fn_rows() -> Vec<(&'static str, &'static str, [Expect; 5])> {
         ("get_activity", "id={id}", TEAM_A),
         ("get_plan", "id={id}", PLANNERS),
         ("get_health", "id={id}", TEAM_A),
+        ("get_drift", "id={id}", TEAM_A),
+        ("check_drift", "id={id}", TEAM_A),
         ("decide_request", "id={id}&form[decision]=approve&form[revision]=99", DECIDE),
         ("add_comment", "id={id}&comment=", TEAM_A),
         ("decommission_request", "id={id}", OWNING_TEAM),

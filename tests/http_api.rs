@@ -800,7 +800,12 @@ async fn the_openapi_document_states_the_rules_and_the_server_holds_to_them() {
     assert_eq!((service["maxLength"].as_u64(), service["pattern"].as_str()), (Some(40), Some("^[a-z](-?[a-z0-9])+$")));
     assert!(service["not"]["pattern"].as_str().unwrap().contains("cluster"), "reserved names are stated: {service}");
     assert!(schemas["RequestInput"]["required"].as_array().unwrap().contains(&json!("service_name")));
-    assert_eq!(schemas["EnvironmentInput"]["properties"]["region"]["enum"], json!(["us-east-1"]), "the configured region");
+    // Any region, and a role in another account with its external id, as STS takes them.
+    let environment = &schemas["EnvironmentInput"]["properties"];
+    assert!(environment["region"]["enum"].is_null(), "no one-region rule: {}", environment["region"]);
+    assert_eq!(environment["region"]["pattern"], "^[a-z0-9]{2}(-[a-z0-9]+)+-[0-9]+$");
+    assert_eq!(environment["role_arn"]["pattern"], "^arn:aws[^:]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$");
+    assert_eq!((environment["external_id"]["minLength"].as_u64(), environment["external_id"]["maxLength"].as_u64()), (Some(2), Some(1224)));
     let types = &schemas["ClusterParameters"]["properties"]["InstanceType"]["enum"];
     assert!(types.as_array().unwrap().contains(&json!("t3.medium")) && types.as_array().unwrap().contains(&json!("m5.large")), "{types}");
     let list = &doc["paths"]["/api/v1/requests"]["get"]["parameters"];
