@@ -131,3 +131,13 @@ def map_case(context, case):
     elif operation in ENVIRONMENT_OPERATIONS:
         _environment(case.body)
     return case
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    # The coverage phase also sends boundary variants (a region of its longest length, say)
+    # that never pass through map_case; the environment's cross-field rules are applied to
+    # them here, just before they are sent, the same way.
+    operation = case.operation.definition.raw.get("operationId")
+    if operation in ENVIRONMENT_OPERATIONS and _positive(case) and isinstance(case.body, dict):
+        _environment(case.body)

@@ -55,6 +55,16 @@ impl LocalAws {
         Ok(LocalAws { url, _proc: proc })
     }
 
+    /// Forgets every resource (moto's reset; localaws keeps its own settings), so another
+    /// Berth installation starts on an empty AWS instead of meeting the stacks of the first.
+    pub async fn reset(&self) -> Result<()> {
+        let response = reqwest::Client::new().post(format!("{}/moto-api/reset", self.url)).send().await?;
+        if !response.status().is_success() {
+            bail!("resetting localaws answered {}", response.status());
+        }
+        Ok(())
+    }
+
     pub async fn calls(&self) -> Result<Calls> {
         let body: Value = serde_json::from_str(&reqwest::get(format!("{}/_localaws/stats", self.url)).await?.text().await?)?;
         Ok(body["calls"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect()).unwrap_or_default())

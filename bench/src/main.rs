@@ -462,6 +462,8 @@ async fn bench(o: &Opts, work: &Path, t0: Instant) -> Result<()> {
     let mut watched_deploy = None;
     if let Some(l) = &localaws {
         say("AWS calls per viewer: a fresh Berth with one deployed API");
+        // The seeded Berth's stacks belong to its installation: a fresh one refuses them.
+        l.reset().await?;
         let fresh = work.join("fresh.db");
         let (server, _) = start_berth(o, work, &fresh, &l.url, "berth-fresh.log").await?;
         let base = server.url.clone();
