@@ -209,7 +209,14 @@ pub async fn view(aws: &LocalAws, base: &str, ids: &[String], sessions: &[Sessio
                         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
                         out.push((true, took, fetched.map_or(-1, |f| now - f)));
                     }
-                    _ => out.push((false, took, -1)),
+                    Ok((status, body)) => {
+                        eprintln!("[bench] a look at {url} answered {status}: {}", body.to_string().chars().take(300).collect::<String>());
+                        out.push((false, took, -1))
+                    }
+                    Err(e) => {
+                        eprintln!("[bench] a look at {url} failed: {e}");
+                        out.push((false, took, -1))
+                    }
                 }
                 next += every;
             }
