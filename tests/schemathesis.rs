@@ -98,6 +98,14 @@ async fn generated_requests_get_only_documented_answers() {
         .args(["--exclude-path", "/api/v1/requests/{id}/events/stream"])
         .args(["--exclude-operation-id", "revoke_token"])
         .args(["--exclude-operation-id", "get_request_template"])
+        // An environment's certificate must be in its region, a rule across two fields that
+        // JSON Schema cannot state. Since an environment may be in any region, the coverage
+        // phase sends boundary variants (a region of its longest length with a certificate
+        // of another) that bypass the hooks, and Berth rightly refuses them (422), which
+        // schemathesis counts as valid data rejected. tests/http_api.rs covers both
+        // operations and that rule instead.
+        .args(["--exclude-operation-id", "create_environment"])
+        .args(["--exclude-operation-id", "update_environment"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-examples", MAX_EXAMPLES, "--seed", &seed])
         .args(["--generation-database", "none", "--request-timeout", "30"])

@@ -132,31 +132,3 @@ def map_case(context, case):
         _environment(case.body)
     return case
 
-
-@schemathesis.hook
-def before_call(context, case, kwargs):
-    # The coverage phase also sends boundary variants (a region of its longest length, say)
-    # that never pass through map_case; the environment's cross-field rules are applied to
-    # them here, just before they are sent, the same way.
-    operation = case.operation.definition.raw.get("operationId")
-    if operation in ENVIRONMENT_OPERATIONS and _positive(case) and isinstance(case.body, dict):
-        _environment(case.body)
-
-
-def _breaks_certificate_rule(body):
-    parameters = body.get("parameters")
-    arn = parameters.get("CertificateArn") if isinstance(parameters, dict) else None
-    if not isinstance(arn, str) or arn.count(":") < 5:
-        return False
-    return arn.split(":", 5)[3] != body.get("region")
-
-
-@schemathesis.hook
-def filter_failure(context, failure, case, response):
-    # Some boundary variants reach Berth unadjusted (neither map_case nor before_call saw
-    # them in the full run): one that pairs a certificate with another region than the
-    # environment's breaks the documented rule, and Berth's 422 for it is the right answer.
-    # Every other failure stands.
-    operation = case.operation.definition.raw.get("operationId")
-    rejected = response is not None and response.status_code == 422
-    return not (operation in ENVIRONMENT_OPERATIONS and rejected and isinstance(case.body, dict) and _breaks_certificate_rule(case.body))
