@@ -2,7 +2,6 @@
 
 use super::Db;
 use app::model::{Drift, DriftStatus};
-use sqlx::{QueryBuilder, Sqlite};
 use std::collections::HashMap;
 
 #[derive(sqlx::FromRow)]
@@ -64,12 +63,6 @@ pub async fn statuses(db: &Db, ids: &[i64]) -> Result<HashMap<i64, DriftStatus>,
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT request_id, status FROM drift_checks WHERE request_id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    q.push(")");
-    let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(db).await?;
+    let rows: Vec<(i64, String)> = super::where_in("SELECT request_id, status FROM drift_checks WHERE request_id", ids).build_query_as().fetch_all(db).await?;
     Ok(rows.into_iter().map(|(id, status)| (id, DriftStatus::parse(&status).unwrap_or(DriftStatus::Unknown))).collect())
 }

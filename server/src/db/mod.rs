@@ -93,6 +93,17 @@ pub async fn ping(db: &Db) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(db).await.map(|_| ())
 }
 
+/// `<select> IN (?, ?, …)` with `ids` bound: the query for rows of a page of ids.
+pub fn where_in<'a>(select: &str, ids: &'a [i64]) -> sqlx::QueryBuilder<'a, sqlx::Sqlite> {
+    let mut q = sqlx::QueryBuilder::new(format!("{select} IN ("));
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q
+}
+
 /// The current time as stored and shown: RFC 3339, UTC, whole seconds.
 pub fn now() -> String {
     let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond");

@@ -345,11 +345,5 @@ pub async fn public_urls(db: &Db, ids: &[i64]) -> Result<Vec<(i64, Option<String
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, json_extract(outputs, '$.PublicUrl') FROM requests WHERE id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    q.push(")");
-    q.build_query_as().fetch_all(db).await
+    super::where_in("SELECT id, json_extract(outputs, '$.PublicUrl') FROM requests WHERE id", ids).build_query_as().fetch_all(db).await
 }
