@@ -82,6 +82,9 @@ is moto's own create path applied to update.
 19. CloudFormation drift detection (stack_drift.py): DetectStackDrift,
     DescribeStackDriftDetectionStatus, DescribeStackResourceDrifts, DetectStackResourceDrift,
     and DriftInformation on stacks and stack resources (moto: HTTP 500 NotImplemented).
+20. Drift-aware change sets (drift_revert.py): CreateChangeSet with DeploymentMode REVERT_DRIFT
+    lists the drifted resources and its execution sets them back to the template (moto ignored
+    DeploymentMode).
 Everything else is stock moto.
 """
 
@@ -841,6 +844,10 @@ stack_lifecycle.install()
 import stack_drift  # noqa: E402 (after stack_lifecycle: it reads the stack timelines)
 
 stack_drift.install()
+
+import drift_revert  # noqa: E402 (after stack_drift: it compares resources with its readers)
+
+drift_revert.install()
 
 
 if __name__ == "__main__":

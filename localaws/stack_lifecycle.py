@@ -594,7 +594,8 @@ def run_update(backend, stack, template_dict: dict, parameters: dict, apply, cha
     start = now()
     step = CONFIG.step_seconds
     diff = stack.resource_map.build_resource_diff(template_dict, parameters)
-    order = touched_in_order(template_dict, diff["Add"] + diff["Modify"])
+    also = [lid for lid in getattr(change_set, "also_update", ()) or () if lid not in diff["Add"] + diff["Modify"]]
+    order = touched_in_order(template_dict, diff["Add"] + diff["Modify"] + also)
     rule, failing = None, None
     for lid in order:
         rule = CONFIG.rule(stack.name, "UPDATE", lid)
@@ -787,11 +788,19 @@ def execute_change_set(self, change_set_name, stack_name=None):
             return ORIGINAL["execute_change_set"](self, change_set_name, stack_name)
         stack = change_set.stack
         check_updatable(stack)
+        # A drift-aware change set (drift_revert.py) also sets resources back that its
+        # template does not change.
+        also = change_set.update_also
+
+        def apply():
+            result = ORIGINAL["execute_change_set"](self, change_set_name, stack_name)
+            if also is not None:
+                also()
+            return result
         if not CONFIG.engaged(stack.name, "UPDATE"):
             detach_if_settled(stack)
-            return ORIGINAL["execute_change_set"](self, change_set_name, stack_name)
-        run_update(self, stack, change_set.template_dict, change_set.parameters,
-                   lambda: ORIGINAL["execute_change_set"](self, change_set_name, stack_name), change_set)
+            return apply()
+        run_update(self, stack, change_set.template_dict, change_set.parameters, apply, change_set)
 
 
 def detach_if_settled(stack) -> None:

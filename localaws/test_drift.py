@@ -405,6 +405,67 @@ class DriftTest(LocalAwsCase):
         self.assertEqual(json.loads(self.drifts(stack)["TargetGroup"]["ExpectedProperties"])["HealthCheckPath"],
                          "/ready", "the expected properties are the current template's")
 
+    def test_a_drift_aware_change_set_sets_drifted_resources_back_to_the_template(self):
+        name = "revert"
+        stack = self.deploy_service(name, desired=2)
+        priority = self.priority
+        self.steady(name)
+        group = self.target_group(stack)
+
+        def change_set(change_set_name, **kwargs):
+            self.cfn.create_change_set(StackName=stack, ChangeSetName=change_set_name, ChangeSetType="UPDATE",
+                                       TemplateBody=self.template("service.yaml"), Capabilities=["CAPABILITY_IAM"],
+                                       Parameters=self.service_params(name, priority), **kwargs)
+            return eventually(lambda: (c := self.cfn.describe_change_set(StackName=stack, ChangeSetName=change_set_name))
+                              ["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS") and c)
+
+        # Nothing drifted: a drift-aware change set of the same has nothing to do either.
+        unchanged = change_set("nothing", DeploymentMode="REVERT_DRIFT")
+        self.assertEqual((unchanged["Status"], unchanged["DeploymentMode"]), ("FAILED", "REVERT_DRIFT"))
+        self.assertIn("didn't contain changes", unchanged["StatusReason"])
+        self.cfn.delete_change_set(StackName=stack, ChangeSetName="nothing")
+
+        self.ecs.update_service(cluster=self.cluster, service=name, desiredCount=1)
+        self.elb.modify_target_group(TargetGroupArn=group, HealthCheckPath="/changed")
+        plain = change_set("plain")
+        self.assertEqual(plain["Status"], "FAILED", "an ordinary change set compares templates only")
+        self.assertNotIn("DeploymentMode", plain)
+        self.cfn.delete_change_set(StackName=stack, ChangeSetName="plain")
+
+        aware = change_set("aware", DeploymentMode="REVERT_DRIFT")
+        self.assertEqual((aware["Status"], aware["ExecutionStatus"], aware["DeploymentMode"]),
+                         ("CREATE_COMPLETE", "AVAILABLE", "REVERT_DRIFT"))
+        changes = {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"] for c in aware["Changes"]}
+        self.assertEqual(set(changes), {"Service", "TargetGroup"}, "only the drifted resources")
+        service = changes["Service"]
+        self.assertEqual((service["Action"], service["Replacement"], service["ResourceDriftStatus"]),
+                         ("Modify", "False", "MODIFIED"))
+        self.assertEqual(service["Details"], [{
+            "Target": {"Attribute": "Properties", "Name": "DesiredCount", "Path": "/Properties/DesiredCount",
+                       "RequiresRecreation": "Never", "AttributeChangeType": "Modify", "BeforeValue": "1",
+                       "AfterValue": "2", "Drift": {"PreviousValue": "2", "ActualValue": "1"}},
+            "Evaluation": "Static", "ChangeSource": "DirectModification"}])
+        target = changes["TargetGroup"]["Details"][0]["Target"]
+        self.assertEqual((target["Name"], target["BeforeValue"], target["AfterValue"]),
+                         ("HealthCheckPath", "/changed", "/health"))
+
+        # Through a timeline (as Berth's local AWS runs), so that the update has resource events.
+        self.control("/_localaws/stacks", {"step_ms": 50})
+        self.cfn.execute_change_set(StackName=stack, ChangeSetName="aware")
+        eventually(lambda: self.cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE")
+        self.assertEqual(self.service(name)["desiredCount"], 2)
+        described = self.elb.describe_target_groups(TargetGroupArns=[group])["TargetGroups"][0]
+        self.assertEqual(described["HealthCheckPath"], "/health")
+        events = self.cfn.describe_stack_events(StackName=stack)["StackEvents"]
+        updated = {e["LogicalResourceId"] for e in events if e.get("ResourceStatus") == "UPDATE_COMPLETE"}
+        self.assertTrue({"Service", "TargetGroup"} <= updated, updated)
+        status = self.detect(stack)
+        self.assertEqual((status["StackDriftStatus"], status["DriftedStackResourceCount"]), ("IN_SYNC", 0))
+
+        with self.assertRaises(ClientError) as refused:
+            change_set("unknown-mode", DeploymentMode="SOMETHING_ELSE")
+        self.assertEqual(refused.exception.response["Error"]["Code"], "ValidationError")
+
     # -- the cluster stack, other accounts and regions
 
     def test_the_cluster_stack_compares_its_listener_and_auto_scaling_group(self):
