@@ -112,6 +112,8 @@ async fn generated_requests_get_only_documented_answers() {
         // Cross-field rules for the cases meant to be valid (see the file).
         .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
         .env("PYTHONPATH", workspace().join("tests"))
+        .env("BERTH_FUZZ_URL", berth.url.as_str())
+        .env("BERTH_FUZZ_TOKEN", api.token.as_str())
         .env("BERTH_FUZZ_TEAM", me_team.as_str())
         .env("BERTH_FUZZ_ENVIRONMENT", "staging")
         .env("BERTH_FUZZ_SELF", me_id.as_str())

@@ -14,7 +14,9 @@ Each adjustment names the rule it follows (see app/src/validation.rs and
 server/src/services/requests.rs).
 """
 
+import json
 import os
+import urllib.request
 from datetime import datetime, timezone
 
 import schemathesis
@@ -23,6 +25,9 @@ import schemathesis
 TEAM = os.environ.get("BERTH_FUZZ_TEAM", "platform")
 ENVIRONMENT = os.environ.get("BERTH_FUZZ_ENVIRONMENT", "staging")
 REGION = os.environ.get("BERTH_FUZZ_REGION", "us-east-1")
+# Where Berth answers, and the run's token, to read what a case changes.
+URL = os.environ.get("BERTH_FUZZ_URL", "")
+TOKEN = os.environ.get("BERTH_FUZZ_TOKEN", "")
 # The run's own account, and another it may change instead.
 SELF = os.environ.get("BERTH_FUZZ_SELF", "1")
 OTHER = os.environ.get("BERTH_FUZZ_OTHER", "2")
@@ -78,6 +83,27 @@ def _request(body):
         body["task_role_arn"] = None
 
 
+def _current(request_id):
+    # The request as Berth holds it now, or None (unknown, not visible, or not a number).
+    if not (URL and TOKEN and request_id.isdigit()):
+        return None
+    call = urllib.request.Request(f"{URL}/api/v1/requests/{request_id}", headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urllib.request.urlopen(call, timeout=10) as answer:
+            return json.load(answer)
+    except (OSError, ValueError):
+        return None
+
+
+def _revision(body, request_id):
+    # A new revision keeps the API's environment and service name (a different one is a
+    # new API); so it names the ones the request has.
+    current = _current(request_id)
+    if current:
+        body["environment"] = current["environment"]
+        body["service_name"] = current["service_name"]
+
+
 def _instant(text):
     # A day stands for its start; a time may use any offset, as RFC 3339 allows.
     try:
@@ -128,6 +154,8 @@ def map_case(context, case):
         return case
     if operation in REQUEST_OPERATIONS:
         _request(case.body)
+    if operation == "update_request":
+        _revision(case.body, str((case.path_parameters or {}).get("id", "")))
     elif operation in ENVIRONMENT_OPERATIONS:
         _environment(case.body)
     return case

@@ -52,6 +52,8 @@ pub async fn show(State(state): State<AppState>, AuthUser(actor): AuthUser, Path
     Ok(Json(state.services.get_request(&actor, &id).await?))
 }
 
+/// A new revision of the request. Its environment and service name stay those of the API
+/// (a different one is a new API: 422 on the field).
 #[utoipa::path(operation_id = "update_request", put, path = "/api/v1/requests/{id}", tag = "requests", request_body = RequestInput,
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = ApiRequest, description = "A new revision, back in review"),
