@@ -79,7 +79,9 @@ class FailureTest(LocalAwsCase):
     # -- stack operations that take time
 
     def test_a_timed_create_shows_its_resources_in_progress(self):
-        self.control("/_localaws/stacks", {"step_ms": STEP_MS})
+        # Slower steps than the other tests: the poll below must see the create half-way even
+        # on a loaded machine, where each of its calls takes a good part of a 100 ms step.
+        self.control("/_localaws/stacks", {"step_ms": 4 * STEP_MS})
         stack = self.deploy_service("slow", desired=1)
         first = self.stack(stack)
         self.assertEqual(first["StackStatus"], "CREATE_IN_PROGRESS")
