@@ -127,6 +127,7 @@ fn api_rows() -> Vec<(&'static str, &'static str, Value, [Expect; 5])> {
         ("get", "/api/v1/requests/{id}/drift", none.clone(), TEAM_A),
         // Not deployed: 409 for whoever may see the request.
         ("post", "/api/v1/requests/{id}/drift", json!({}), TEAM_A),
+        ("post", "/api/v1/requests/{id}/drift/revert", json!({}), TEAM_A),
         ("get", "/api/v1/dashboard", none.clone(), SIGNED_IN),
         ("get", "/api/v1/webhooks", none.clone(), ADMIN_ONLY),
         // Everyone signed in reads the audit log; requesters only their team's part.
@@ -158,6 +159,7 @@ fn fn_rows() -> Vec<(&'static str, &'static str, [Expect; 5])> {
         ("get_health", "id={id}", TEAM_A),
         ("get_drift", "id={id}", TEAM_A),
         ("check_drift", "id={id}", TEAM_A),
+        ("revert_drift", "id={id}", TEAM_A),
         ("decide_request", "id={id}&form[decision]=approve&form[revision]=99", DECIDE),
         ("add_comment", "id={id}&comment=", TEAM_A),
         ("decommission_request", "id={id}", OWNING_TEAM),

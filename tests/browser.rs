@@ -331,3 +331,49 @@ async fn an_environment_change_is_decided_by_someone_else_on_its_page() {
     browser.wait_for_text("#environment-facts", "m5.large").await.unwrap();
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_drifted_api_is_shown_and_set_back_through_review_from_its_page() {
+    let aws = berth_tests::localaws::LocalAws::start().await.unwrap();
+    let berth = Berth::start_on_endpoint(&aws.url, "drift_check_minutes = 0").await.unwrap();
+    let rita = berth.user("rita", "requester", "payments").await.unwrap();
+    let alice = berth.user("alice", "approver", "platform").await.unwrap();
+    let created = rita.post("/api/v1/requests", berth_tests::api_request("orders", "/orders*")).await.unwrap();
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(alice.post(&format!("/api/v1/requests/{id}/approve"), serde_json::json!({"revision": 1})).await.unwrap().status, 200);
+    berth_tests::wait_for_status(&rita, &id, "deployed", std::time::Duration::from_secs(90)).await;
+    let env = rita.get("/api/v1/environments/staging").await.unwrap().body;
+    let request = rita.get(&format!("/api/v1/requests/{id}")).await.unwrap().body;
+    aws.boto3(&format!(
+        "aws('ecs').update_service(cluster='{}', service='{}', desiredCount=5)\nprint(json.dumps(True))",
+        env["outputs"]["ClusterName"].as_str().unwrap(),
+        request["outputs"]["ServiceName"].as_str().unwrap()
+    ))
+    .unwrap();
+
+    // The team checks from the page, sees what differs, and asks for it to be set back.
+    let browser = signed_in_browser(&berth, "rita", "rita-password-123").await;
+    browser.open(&format!("/requests/{id}")).await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    browser.wait_for_text("#drift-status", "Not checked").await.unwrap();
+    browser.click("#drift-check button").await.unwrap();
+    browser.wait_for_text("#drift-status", "Drifted").await.unwrap();
+    let differences = browser.wait_for_text("#drift-resources", "/DesiredCount").await.unwrap();
+    assert!(differences.contains('5'), "{differences}");
+    browser.click("#drift-revert button").await.unwrap();
+    browser.wait_for_text("#reverts-drift", "back to revision 1").await.unwrap();
+    browser.wait_for_text("h1", "Pending review").await.unwrap();
+    browser.close().await.unwrap();
+
+    // An approver sees, in the plan, each property the deployment sets back, and approves.
+    let browser = signed_in_browser(&berth, "alice", "alice-password-123").await;
+    browser.open(&format!("/requests/{id}")).await.unwrap();
+    browser.wait_hydrated().await.unwrap();
+    let plan = browser.wait_for_text("#plan", "/Properties/DesiredCount").await.unwrap();
+    assert!(plan.contains("sets") && plan.contains('5') && plan.contains('2'), "{plan}");
+    browser.click("#approve").await.unwrap();
+    browser.wait_for_text("h1", "Deployed").await.unwrap();
+    browser.close().await.unwrap();
+    let check = rita.post(&format!("/api/v1/requests/{id}/drift"), serde_json::json!({})).await.unwrap().body;
+    assert_eq!(check["status"], "in_sync", "{check:#}");
+}

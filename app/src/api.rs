@@ -318,6 +318,14 @@ pub async fn retry_request(id: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Asks, for review, to bring the API's drifted resources back (a form post too).
+#[server(prefix = "/_fn", endpoint = "revert_drift")]
+pub async fn revert_drift(id: String) -> Result<(), AppError> {
+    let (backend, user) = signed_in().await?;
+    backend.revert_drift(&user, &id).await?;
+    Ok(())
+}
+
 /// Everything the activity part of a request page shows, in one round trip.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {

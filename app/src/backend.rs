@@ -62,6 +62,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn health(&self, actor: &User, id: &str) -> Result<crate::health::Health, AppError>;
     async fn drift(&self, actor: &User, id: &str) -> Result<crate::model::Drift, AppError>;
     async fn check_drift(&self, actor: &User, id: &str) -> Result<crate::model::Drift, AppError>;
+    /// Asks, for review, to set the API's drifted resources back to its deployed revision.
+    async fn revert_drift(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError>;
     async fn dashboard(&self, actor: &User, filter: &crate::health::DashboardFilter) -> Result<Page<crate::health::DashboardItem>, AppError>;
 }
 

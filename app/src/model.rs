@@ -523,6 +523,11 @@ pub struct ApiRequest {
     /// What the API is estimated to cost a month, and what this revision changes.
     #[serde(default)]
     pub estimate: crate::cost::CostSummary,
+    /// The current revision brings resources changed behind Berth's back (drift) back to
+    /// the deployed revision: its parameters are the deployed revision's, and deploying it
+    /// sets the drifted properties back (a drift-aware CloudFormation change set).
+    #[serde(default)]
+    pub reverts_drift: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -533,6 +538,9 @@ pub struct Allowed {
     pub decommission: bool,
     pub retry: bool,
     pub plan: bool,
+    /// Ask (for review) to bring a deployed API's drifted resources back to its revision.
+    #[serde(default)]
+    pub revert_drift: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -690,6 +698,22 @@ pub struct PlannedChange {
     pub resource_type: String,
     /// True, False or Conditional, when CloudFormation says.
     pub replacement: Option<String>,
+    /// The drifted properties this change sets back to the template (a drift-aware plan):
+    /// what AWS has now, and what the deployed revision says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverts: Vec<PropertyRevert>,
+}
+
+/// One property a drift-aware change sets back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PropertyRevert {
+    /// The property's path in the resource, e.g. `/Properties/DesiredCount`.
+    pub path: String,
+    /// Its value on AWS now.
+    pub live: String,
+    /// The value the deployed revision's template gives it.
+    pub approved: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! conversation, the deployments and the stack events, which arrive over Server-Sent Events
 //! while the page is open.
 
-use crate::api::{get_activity, get_plan, get_request, Activity, AddComment, DecideRequest, DecommissionRequest, RetryRequest};
+use crate::api::{get_activity, get_plan, get_request, Activity, AddComment, DecideRequest, DecommissionRequest, RetryRequest, RevertDrift};
 use crate::error::AppError;
 use crate::model::Plan;
 use crate::components::ErrorNote;
@@ -18,6 +18,8 @@ pub struct Actions {
     pub comment: ServerAction<AddComment>,
     pub decommission: ServerAction<DecommissionRequest>,
     pub retry: ServerAction<RetryRequest>,
+    /// Asking to set a drifted API back (from the drift panel).
+    pub revert: ServerAction<RevertDrift>,
     /// Bumped whenever the live feed reports a deployment status change.
     pub live: RwSignal<u32>,
     pub live_events: RwSignal<Vec<StackEventView>>,
@@ -30,17 +32,25 @@ impl Actions {
             comment: ServerAction::new(),
             decommission: ServerAction::new(),
             retry: ServerAction::new(),
+            revert: ServerAction::new(),
             live: RwSignal::new(0),
             live_events: RwSignal::new(Vec::new()),
         }
     }
 
-    pub fn version(&self) -> (usize, usize, usize, usize, u32) {
-        (self.decide.version().get(), self.comment.version().get(), self.decommission.version().get(), self.retry.version().get(), self.live.get())
+    pub fn version(&self) -> (usize, usize, usize, usize, usize, u32) {
+        (
+            self.decide.version().get(),
+            self.comment.version().get(),
+            self.decommission.version().get(),
+            self.retry.version().get(),
+            self.revert.version().get(),
+            self.live.get(),
+        )
     }
 
     fn error(&self) -> Option<crate::error::AppError> {
-        [self.decide.value().get(), self.comment.value().get(), self.decommission.value().get(), self.retry.value().get()]
+        [self.decide.value().get(), self.comment.value().get(), self.decommission.value().get(), self.retry.value().get(), self.revert.value().get()]
             .into_iter()
             .flatten()
             .find_map(Result::err)
@@ -265,7 +275,13 @@ pub fn PlanView(plan: Resource<Result<Option<Plan>, AppError>>) -> impl IntoView
                                             <tbody>{s.changes.into_iter().map(|c| view! {
                                                 <tr>
                                                     <th>{c.action}</th><td>{c.logical_id}</td><td>{c.resource_type}</td>
-                                                    <td>{c.replacement.map(|r| format!("replacement: {r}"))}</td>
+                                                    <td>{c.replacement.map(|r| format!("replacement: {r}"))}
+                                                        {(!c.reverts.is_empty()).then(|| view! {
+                                                            <ul class="reverts">{c.reverts.into_iter().map(|p| view! {
+                                                                <li>"sets " <code>{p.path}</code> " back: " <del>{p.live}</del> " → " <ins>{p.approved}</ins></li>
+                                                            }).collect_view()}</ul>
+                                                        })}
+                                                    </td>
                                                 </tr>
                                             }).collect_view()}</tbody>
                                         </table>

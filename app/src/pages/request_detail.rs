@@ -54,7 +54,13 @@ pub fn RequestDetailPage() -> impl IntoView {
                                     <p class="public-url" id="public-url">"Public URL: " <a href=url.clone()>{url.clone()}</a></p>
                                 })}
                                 <HealthPanel health=health/>
-                                {r.deployed_revision.is_some().then(|| view! { <DriftPanel id=r.id.clone()/> })}
+                                {r.reverts_drift.then(|| view! {
+                                    <p class="notice" id="reverts-drift">
+                                        "Revision " {r.revision} " brings resources changed behind Berth's back back to revision "
+                                        {r.deployed_revision} ": its parameters are the deployed ones, and deploying it sets what drifted back."
+                                    </p>
+                                })}
+                                {r.deployed_revision.is_some().then(|| view! { <DriftPanel id=r.id.clone() revert=r.allowed.revert_drift/> })}
                                 <dl class="facts" id="request-facts">
                                     <dt>"Environment"</dt><dd>{r.environment.clone()}</dd>
                                     <dt>"Team"</dt><dd>{r.team.clone()}</dd>
@@ -112,25 +118,43 @@ pub fn RequestDetailPage() -> impl IntoView {
 }
 
 
-/// Whether the deployed stack is still what Berth deployed, with a button to check now.
+/// Whether the deployed stack is still what Berth deployed, with a button to check now and,
+/// for those who may (`revert`), one to ask for the drifted resources to be set back.
 #[component]
-fn DriftPanel(id: String) -> impl IntoView {
+fn DriftPanel(id: String, revert: bool) -> impl IntoView {
     let check = ServerAction::<CheckDrift>::new();
+    let actions = expect_context::<Actions>();
     let drift = {
         let id = id.clone();
-        Resource::new(move || check.version().get(), move |_| get_drift(id.clone()))
+        Resource::new(move || (check.version().get(), actions.version()), move |_| get_drift(id.clone()))
     };
+    let id_revert = id.clone();
     let error = move || check.value().get().and_then(Result::err);
     view! {
         <section class="drift" id="drift">
             <h2>"Drift"</h2>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || {
+                    let id_revert = id_revert.clone();
+                    Suspend::new(async move {
                     match drift.await {
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                        Ok(d) => view! { <DriftView drift=d/> }.into_any(),
+                        Ok(d) => {
+                            let drifted = d.status == DriftStatus::Drifted;
+                            let id = id_revert.clone();
+                            view! {
+                                <DriftView drift=d/>
+                                {(revert && drifted).then(|| view! {
+                                    <ActionForm action=actions.revert attr:class="inline" attr:id="drift-revert">
+                                        <input type="hidden" name="id" value=id/>
+                                        <button type="submit">"Set back to the deployed revision (needs review)"</button>
+                                    </ActionForm>
+                                })}
+                            }
+                            .into_any()
+                        }
                     }
-                })}
+                })}}
             </Suspense>
             <ActionForm action=check attr:class="inline" attr:id="drift-check">
                 <input type="hidden" name="id" value=id.clone()/>

@@ -1,7 +1,7 @@
 //! CloudFormation through the AWS SDK.
 
 use super::*;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, DeploymentMode, Parameter, ResourceChangeDetail, Tag};
 use aws_sdk_cloudformation::Client;
 
 pub struct SdkCloudFormation {
@@ -21,6 +21,18 @@ fn parameters(spec: &StackSpec) -> Vec<Parameter> {
 
 fn tags(spec: &StackSpec) -> Vec<Tag> {
     spec.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// A detail of a drift-aware change that sets a drifted property back: the live value it
+/// replaces and the template's.
+fn revert(detail: &ResourceChangeDetail) -> Option<app::model::PropertyRevert> {
+    let target = detail.target()?;
+    let drift = target.drift()?;
+    Some(app::model::PropertyRevert {
+        path: target.path().or(target.name()).unwrap_or_default().to_string(),
+        live: drift.actual_value().or(target.before_value()).unwrap_or_default().to_string(),
+        approved: target.after_value().or(drift.previous_value()).unwrap_or_default().to_string(),
+    })
 }
 
 /// CloudFormation answers a missing stack with a ValidationError, not a 404.
@@ -86,6 +98,7 @@ impl CloudFormation for SdkCloudFormation {
             .set_parameters(Some(parameters(spec)))
             .set_tags(Some(tags(spec)))
             .capabilities(Capability::CapabilityIam)
+            .set_deployment_mode(spec.revert_drift.then_some(DeploymentMode::RevertDrift))
             .send()
             .await
             .map_err(sdk_error)?;
@@ -113,6 +126,7 @@ impl CloudFormation for SdkCloudFormation {
                     logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
                     resource_type: r.resource_type().unwrap_or_default().to_string(),
                     replacement: r.replacement().map(|x| x.as_str().to_string()),
+                    reverts: r.details().iter().filter_map(revert).collect(),
                 })
                 .collect(),
         }))
@@ -225,5 +239,33 @@ impl StackDrift for SdkCloudFormation {
             }
         }
         Ok(drifted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudformation::types::{LiveResourceDrift, ResourceTargetDefinition};
+
+    fn detail(target: ResourceTargetDefinition) -> ResourceChangeDetail {
+        ResourceChangeDetail::builder().target(target).build()
+    }
+
+    #[test]
+    fn a_drift_aware_detail_is_a_revert_from_the_live_value_to_the_template_s() {
+        let drifted = ResourceTargetDefinition::builder()
+            .name("DesiredCount")
+            .path("/Properties/DesiredCount")
+            .before_value("3")
+            .after_value("2")
+            .drift(LiveResourceDrift::builder().previous_value("2").actual_value("3").build())
+            .build();
+        assert_eq!(
+            revert(&detail(drifted)),
+            Some(app::model::PropertyRevert { path: "/Properties/DesiredCount".into(), live: "3".into(), approved: "2".into() })
+        );
+        // An ordinary change of a property (from the template) sets nothing back.
+        let changed = ResourceTargetDefinition::builder().name("Image").before_value("nginx:1").after_value("nginx:2").build();
+        assert_eq!(revert(&detail(changed)), None);
     }
 }

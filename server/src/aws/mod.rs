@@ -119,6 +119,10 @@ pub struct StackSpec {
     pub template: String,
     pub parameters: Vec<StackParameter>,
     pub tags: BTreeMap<String, String>,
+    /// Also set resources changed behind the stack's back to the template (a drift-aware
+    /// change set, DeploymentMode REVERT_DRIFT), even when template and parameters are the
+    /// stack's own.
+    pub revert_drift: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +143,8 @@ pub struct ResourceChange {
     pub resource_type: String,
     /// True, False, Conditional (when CloudFormation says)
     pub replacement: Option<String>,
+    /// In a drift-aware change set: the drifted properties the change sets back.
+    pub reverts: Vec<app::model::PropertyRevert>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@ struct DriftRow {
     checked_at: String,
 }
 
-pub async fn get(db: &Db, request: i64) -> Result<Option<Drift>, sqlx::Error> {
+pub async fn get(db: impl sqlx::SqliteExecutor<'_>, request: i64) -> Result<Option<Drift>, sqlx::Error> {
     let row: Option<DriftRow> = sqlx::query_as("SELECT stack_name, status, resources, error, checked_at FROM drift_checks WHERE request_id = ?")
         .bind(request)
         .fetch_optional(db)
@@ -45,11 +45,14 @@ pub async fn record(db: &Db, request: i64, drift: &Drift, at: &str) -> Result<()
     .map(|_| ())
 }
 
-/// The live API checked longest ago (or never), if its last check is older than `before`.
+/// The live API checked longest ago (or never), if its last check is older than `before`
+/// or than its last successful deployment (which may have changed what drifted: a
+/// deployment that reverts drift is checked again at once).
 pub async fn next_due(db: &Db, before: &str) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(&format!(
         "SELECT r.id FROM requests r LEFT JOIN drift_checks d ON d.request_id = r.id
-         WHERE {} AND (d.checked_at IS NULL OR d.checked_at < ?)
+         WHERE {} AND (d.checked_at IS NULL OR d.checked_at < ?
+                       OR d.checked_at < (SELECT MAX(x.finished_at) FROM deployments x WHERE x.request_id = r.id AND x.status = 'succeeded'))
          ORDER BY d.checked_at IS NOT NULL, d.checked_at, r.id LIMIT 1",
         super::requests::LIVE
     ))

@@ -64,7 +64,7 @@ pub async fn insert(tx: &mut Tx, r: NewRequest<'_>) -> Result<i64, sqlx::Error> 
     .execute(&mut **tx)
     .await?
     .last_insert_rowid();
-    insert_revision(tx, id, 1, r.input, r.requested_by, r.now).await?;
+    insert_revision(tx, id, 1, r.input, r.requested_by, false, r.now).await?;
     status_changed(tx, id, r.now).await?;
     Ok(id)
 }
@@ -75,13 +75,15 @@ pub async fn insert_revision(
     revision: u32,
     input: &RequestInput,
     created_by: i64,
+    reverts_drift: bool,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO request_revisions (request_id, revision, parameters, created_by, created_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO request_revisions (request_id, revision, parameters, created_by, reverts_drift, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(request_id)
         .bind(revision)
         .bind(serde_json::to_string(input).expect("a request serializes"))
         .bind(created_by)
+        .bind(reverts_drift)
         .bind(now)
         .execute(&mut **tx)
         .await
@@ -123,6 +125,8 @@ pub struct RequestRecord {
     pub outputs: String,
     pub legacy_names: bool,
     pub decommission_requested_by: Option<i64>,
+    /// The current revision sets drifted resources back to the deployed one.
+    pub reverts_drift: bool,
 }
 
 impl RequestRecord {
@@ -149,7 +153,7 @@ pub async fn get(db: impl sqlx::SqliteExecutor<'_>, id: i64) -> Result<Option<Re
         "SELECT r.id, r.environment, r.service_name, r.priority, r.team, r.requested_by,
                 u.username AS requested_by_username, v.created_by AS revision_author_id, a.username AS revision_author,
                 r.status, r.revision, v.parameters, r.created_at, r.updated_at, r.deployed_revision, r.status_reason, r.outputs,
-                r.legacy_names, r.decommission_requested_by
+                r.legacy_names, r.decommission_requested_by, v.reverts_drift
          FROM requests r
          JOIN users u ON u.id = r.requested_by
          JOIN request_revisions v ON v.request_id = r.id AND v.revision = r.revision
@@ -274,6 +278,16 @@ pub async fn revision_input(db: impl sqlx::SqliteExecutor<'_>, id: i64, revision
         .bind(revision)
         .fetch_optional(db)
         .await
+}
+
+/// Whether a revision of a request sets drifted resources back (false for an unknown one).
+pub async fn revision_reverts_drift(db: impl sqlx::SqliteExecutor<'_>, id: i64, revision: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<bool> = sqlx::query_scalar("SELECT reverts_drift FROM request_revisions WHERE request_id = ? AND revision = ?")
+        .bind(id)
+        .bind(revision)
+        .fetch_optional(db)
+        .await?;
+    Ok(found.unwrap_or(false))
 }
 
 /// The requests with a live service: deployed once and not being taken down.

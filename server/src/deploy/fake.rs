@@ -298,7 +298,7 @@ impl CloudFormation for FakeCloudFormation {
                 stack
                     .resources
                     .iter()
-                    .map(|(l, t)| ResourceChange { action: "Modify".into(), logical_id: l.clone(), resource_type: t.clone(), replacement: Some("False".into()) })
+                    .map(|(l, t)| ResourceChange { action: "Modify".into(), logical_id: l.clone(), resource_type: t.clone(), replacement: Some("False".into()), reverts: vec![] })
                     .collect()
             },
         };

@@ -252,7 +252,9 @@ impl Engine {
             ctx.delete(&stacks.service.stack_name).await
         } else {
             let cluster = self.spec(&stacks.cluster, &ctx.owner(StackKind::Cluster));
-            let service = self.spec(&stacks.service, &ctx.owner(StackKind::Service));
+            // A revision that reverts drift sets the service stack's drifted resources back.
+            let revert_drift = db::requests::revision_reverts_drift(&self.db, job.request_id, job.revision).await?;
+            let service = StackSpec { revert_drift, ..self.spec(&stacks.service, &ctx.owner(StackKind::Service)) };
             match self.step(&ctx, StackKind::Cluster, &cluster, &env.name).await? {
                 Err(e) => Err(e),
                 Ok(_) => match ctx.outputs_ready(&cluster.name, &self.templates.imported_outputs()).await {
@@ -309,6 +311,7 @@ impl Engine {
             template,
             parameters: stack.parameters.iter().map(|p| StackParameter { key: p.key.clone(), value: p.value.clone() }).collect(),
             tags,
+            revert_drift: false,
         }
     }
 

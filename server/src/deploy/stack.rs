@@ -198,7 +198,8 @@ impl Step<'_> {
                     self.record(k, name, &s.status, Some(&reason)).await?;
                     return Err(StepError::Failed { stack: name.into(), status: s.status, reason });
                 }
-                Some(s) if unchanged(&s, spec) => {
+                // A drift-aware step asks CloudFormation even then: only it knows what drifted.
+                Some(s) if unchanged(&s, spec) && !spec.revert_drift => {
                     self.record(k, name, "UNCHANGED", None).await?;
                     return Ok(Outcome::Unchanged);
                 }

@@ -428,7 +428,7 @@ async fn decommissioning_deletes_the_service_stack() {
 
 /// A stack made by hand (no owner tags) under the name Berth would use.
 async fn made_by_hand(w: &World, name: &str) {
-    let spec = StackSpec { name: name.into(), template: "Resources: {}".into(), parameters: vec![], tags: BTreeMap::new() };
+    let spec = StackSpec { name: name.into(), template: "Resources: {}".into(), parameters: vec![], tags: BTreeMap::new(), revert_drift: false };
     w.cfn.create_stack(&spec, "by-hand").await.unwrap();
     while w.cfn.status(name).as_deref() != Some("CREATE_COMPLETE") {
         w.cfn.describe_stack(name).await.unwrap();

@@ -4,13 +4,15 @@ use super::error::ApiResult;
 use super::extract::AuthUser;
 use super::AppState;
 use app::backend::Backend;
-use app::model::Drift;
+use app::model::{ApiRequest, Drift};
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/requests/{id}/drift", get(drift).post(check_drift))
+    Router::new()
+        .route("/requests/{id}/drift", get(drift).post(check_drift))
+        .route("/requests/{id}/drift/revert", post(revert_drift))
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}/drift", tag = "health", operation_id = "get_drift",
@@ -28,4 +30,15 @@ pub async fn drift(State(state): State<AppState>, AuthUser(actor): AuthUser, Pat
               (status = 409, description = "The request has no deployed stack")))]
 pub async fn check_drift(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Path<String>) -> ApiResult<Json<Drift>> {
     Ok(Json(state.services.check_drift(&actor, &id).await?))
+}
+
+/// Asks, for review, to bring the API's drifted resources back to its deployed revision.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/drift/revert", tag = "health", operation_id = "revert_drift",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ApiRequest, description = "A new revision with the deployed revision's parameters and `reverts_drift`, pending review; once approved, its deployment sets the drifted properties back to the template (a drift-aware CloudFormation change set). Whoever asked cannot approve it"),
+              (status = 403, description = "Neither the request's team nor an approver or admin"),
+              (status = 404, description = "No such request, or not visible to you"),
+              (status = 409, description = "The API is not deployed, or its last drift check found no drift")))]
+pub async fn revert_drift(State(state): State<AppState>, AuthUser(actor): AuthUser, Path(id): Path<String>) -> ApiResult<Json<ApiRequest>> {
+    Ok(Json(state.services.revert_drift(&actor, &id).await?))
 }

@@ -57,6 +57,7 @@ mod rules;
         super::health::dashboard,
         super::drift::drift,
         super::drift::check_drift,
+        super::drift::revert_drift,
         super::webhooks::status,
         super::audit::list,
         super::audit::export,

@@ -108,6 +108,7 @@ fn spec(s: &Services, kind: StackKind, stack: &StackInput) -> StackSpec {
         parameters: stack.parameters.iter().map(|p| StackParameter { key: p.key.clone(), value: p.value.clone() }).collect(),
         tags: BTreeMap::from([(TEMPLATE_TAG.to_string(), hex::encode(Sha256::digest(template.as_bytes())))]),
         template,
+        revert_drift: false,
     }
 }
 
@@ -124,16 +125,19 @@ fn all_resources(template: &str, action: &str) -> Vec<PlannedChange> {
                     logical_id: k.as_str().unwrap_or_default().into(),
                     resource_type: v["Type"].as_str().unwrap_or_default().into(),
                     replacement: None,
+                    reverts: Vec::new(),
                 })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-async fn stack_plan(s: &Services, at: &Location, owner: &Owner, stack: &StackInput, tag: &str) -> Result<StackPlan> {
+/// What CloudFormation would do to one stack; `revert_drift` plans with a drift-aware change
+/// set, which also lists the drifted properties it would set back.
+async fn stack_plan(s: &Services, at: &Location, owner: &Owner, stack: &StackInput, tag: &str, revert_drift: bool) -> Result<StackPlan> {
     let kind = owner.kind;
     let cfn = s.aws.cloudformation(at).await;
-    let spec = spec(s, kind, stack);
+    let spec = StackSpec { revert_drift, ..spec(s, kind, stack) };
     let plan = |action: &str, changes: Vec<PlannedChange>, note: Option<&str>| StackPlan {
         stack_name: stack.stack_name.clone(),
         kind,
@@ -156,7 +160,7 @@ async fn stack_plan(s: &Services, at: &Location, owner: &Owner, stack: &StackInp
         return Ok(plan("busy", Vec::new(), Some(&format!("The stack is {}; plan again when it settles.", current.status))));
     }
     let same_parameters = spec.parameters.iter().all(|p| current.parameters.iter().any(|q| q.key == p.key && q.value == p.value));
-    if same_parameters && current.tags.get(TEMPLATE_TAG) == spec.tags.get(TEMPLATE_TAG) {
+    if same_parameters && current.tags.get(TEMPLATE_TAG) == spec.tags.get(TEMPLATE_TAG) && !revert_drift {
         return Ok(plan("unchanged", Vec::new(), None));
     }
     // Each plan has a change set of its own, so two reviewers planning at once never read
@@ -195,7 +199,8 @@ async fn stack_plan(s: &Services, at: &Location, owner: &Owner, stack: &StackInp
     let reason = info.reason.unwrap_or_default();
     if info.status == "FAILED" {
         if reason.contains("didn't contain changes") || reason.contains("No updates") {
-            return Ok(plan("unchanged", Vec::new(), None));
+            let note = revert_drift.then_some("Nothing has drifted any more: deploying this revision changes nothing.");
+            return Ok(plan("unchanged", Vec::new(), note));
         }
         if let Some(waiting) = waits_for_cluster(&reason) {
             return Ok(waiting);
@@ -205,9 +210,13 @@ async fn stack_plan(s: &Services, at: &Location, owner: &Owner, stack: &StackInp
     let changes: Vec<PlannedChange> = info
         .changes
         .into_iter()
-        .map(|c| PlannedChange { action: c.action, logical_id: c.logical_id, resource_type: c.resource_type, replacement: c.replacement })
+        .map(|c| PlannedChange { action: c.action, logical_id: c.logical_id, resource_type: c.resource_type, replacement: c.replacement, reverts: c.reverts })
         .collect();
-    let note = changes.is_empty().then_some("Only parameters change; CloudFormation lists no resource changes.");
+    let note = if revert_drift {
+        Some("Drift-aware: CloudFormation compared each resource with what runs on AWS and sets what drifted back to this revision.")
+    } else {
+        changes.is_empty().then_some("Only parameters change; CloudFormation lists no resource changes.")
+    };
     Ok(plan("update", changes, note))
 }
 
@@ -239,7 +248,7 @@ pub async fn environment_plan(s: &Services, current: &Environment, after: &Envir
     let stack = app::stacks::cluster_stack(&current.name, &after.parameters);
     // Where the change would deploy: a change of account or region is refused while APIs
     // live in the environment, so its cluster stack goes where the change says.
-    stack_plan(s, &Location::of_input(after), &owner, &stack, &format!("env{change}")).await
+    stack_plan(s, &Location::of_input(after), &owner, &stack, &format!("env{change}"), false).await
 }
 
 /// Only approvers and admins plan: a plan creates and deletes change sets on AWS.
@@ -277,8 +286,8 @@ pub async fn plan(s: &Services, actor: &User, id: &str) -> Result<Plan> {
             request: (kind == StackKind::Service).then_some(rid),
         };
         vec![
-            stack_plan(s, &at, &owner(StackKind::Cluster), &request.stacks.cluster, &tag).await?,
-            stack_plan(s, &at, &owner(StackKind::Service), &request.stacks.service, &tag).await?,
+            stack_plan(s, &at, &owner(StackKind::Cluster), &request.stacks.cluster, &tag, false).await?,
+            stack_plan(s, &at, &owner(StackKind::Service), &request.stacks.service, &tag, request.reverts_drift).await?,
         ]
     };
     let plan = Plan { revision: request.revision, parameter_changes, stacks };

@@ -9,7 +9,7 @@ use crate::aws::{AwsError, Location};
 use crate::db::{self, audit};
 use crate::error::Result;
 use app::error::AppError;
-use app::model::{Drift, DriftStatus, DriftedResource, RequestStatus, User};
+use app::model::{ApiRequest, Drift, DriftStatus, DriftedResource, RequestInput, RequestStatus, User};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +45,70 @@ pub async fn check(s: &Services, actor: &User, id: &str) -> Result<Drift> {
     let drift = detect(s, rid).await?;
     audited(s, &actor.username, rid, &drift).await?;
     Ok(drift)
+}
+
+/// Asks, for review, to bring a deployed API's drifted resources back to its deployed
+/// revision: a new revision with the deployed revision's parameters, whose deployment sets
+/// the drifted properties back to the template (CloudFormation alone cannot: the same
+/// template again has nothing to update). Its team or the platform team may ask, after a
+/// check found drift; the revision then goes through review like any other, and whoever
+/// asked cannot approve it.
+pub async fn revert(s: &Services, actor: &User, id: &str) -> Result<ApiRequest> {
+    let rid = parse_id(id, "request")?;
+    let actor_id = parse_id(&actor.id, "user")?;
+    let mut tx = db::begin_write(&s.db).await?;
+    let current = db::requests::get(&mut *tx, rid)
+        .await?
+        .filter(|r| super::requests::visible(actor, &r.team))
+        .ok_or_else(|| AppError::NotFound(format!("No request {rid}")))?;
+    if !actor.role.is_platform() {
+        super::requests::may_act_for_team(actor, &current)?;
+    }
+    let status = current.status();
+    let (RequestStatus::Deployed, Some(deployed)) = (status, current.deployed_revision) else {
+        return Err(AppError::Conflict(format!(
+            "Only a deployed API's drift can be reverted: request {rid} is {}",
+            status.label().to_lowercase()
+        ))
+        .into());
+    };
+    let drift = db::drift::get(&mut *tx, rid).await?;
+    let Some(drift) = drift.filter(|d| d.status == DriftStatus::Drifted) else {
+        return Err(AppError::Conflict(format!(
+            "Request {rid}'s last drift check found no drift to revert; check drift again first"
+        ))
+        .into());
+    };
+    let input: RequestInput = match db::requests::revision_input(&mut *tx, rid, deployed).await? {
+        Some(json) => serde_json::from_str(&json)?,
+        None => return Err(AppError::Conflict(format!("Request {rid} has no deployed revision {deployed}")).into()),
+    };
+    let claims = db::requests::live_claims(&mut tx, &current.environment).await?;
+    super::requests::check_claims(&claims, &input, Some(rid))?;
+    let revision = current.revision as u32 + 1;
+    let now = db::now();
+    db::requests::insert_revision(&mut tx, rid, revision, &input, actor_id, true, &now).await?;
+    db::requests::set_revision(&mut tx, rid, revision, &input.path, &now).await?;
+    audit::append(
+        &mut tx,
+        audit::Entry {
+            actor: &actor.username,
+            action: "request.revert_drift",
+            subject_type: "request",
+            subject_id: rid.to_string(),
+            request_id: Some(rid),
+            details: json!({
+                "revision": revision,
+                "reverts_to": deployed,
+                "status_before": status,
+                "drift_checked_at": drift.checked_at,
+                "drifted": drift.resources,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    super::requests::get(s, actor, id).await
 }
 
 /// Runs one detection of the request's service stack in its environment's account and

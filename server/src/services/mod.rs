@@ -201,6 +201,9 @@ impl Backend for Services {
     async fn check_drift(&self, actor: &User, id: &str) -> Result<Drift, AppError> {
         ok(drift::check(self, actor, id).await)
     }
+    async fn revert_drift(&self, actor: &User, id: &str) -> Result<ApiRequest, AppError> {
+        ok(drift::revert(self, actor, id).await)
+    }
     async fn list_tokens(&self, actor: &User) -> Result<Vec<ApiToken>, AppError> {
         ok(tokens::list(self, actor).await)
     }

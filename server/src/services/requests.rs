@@ -103,7 +103,7 @@ fn foreign_secret(s: &Services, team: &str, input: &RequestInput) -> Option<Stri
 }
 
 /// Refuses a service name or path another live request of the environment holds.
-fn check_claims(claims: &[db::requests::Claim], input: &RequestInput, except: Option<i64>) -> Result<()> {
+pub(super) fn check_claims(claims: &[db::requests::Claim], input: &RequestInput, except: Option<i64>) -> Result<()> {
     for claim in claims.iter().filter(|c| Some(c.id) != except) {
         if claim.service_name == input.service_name {
             return Err(AppError::Taken {
@@ -220,7 +220,7 @@ pub async fn update(s: &Services, actor: &User, id: &str, input: RequestInput) -
     let before = current.input()?;
     let revision = current.revision as u32 + 1;
     let now = db::now();
-    db::requests::insert_revision(&mut tx, id, revision, &input, actor_id, &now).await?;
+    db::requests::insert_revision(&mut tx, id, revision, &input, actor_id, false, &now).await?;
     db::requests::set_revision(&mut tx, id, revision, &input.path, &now).await?;
     audit::append(
         &mut tx,
@@ -325,6 +325,7 @@ fn allowed(actor: &User, r: &RequestRecord) -> Allowed {
         decommission: team && status == RequestStatus::Deployed,
         retry: (team || actor.role.is_platform()) && status == RequestStatus::Failed,
         plan: awaiting && actor.role.is_platform(),
+        revert_drift: (team || actor.role.is_platform()) && status == RequestStatus::Deployed,
     }
 }
 
@@ -352,6 +353,7 @@ fn to_api(r: RequestRecord, env: &Environment, actor: &User, deployed: Option<&R
         outputs: serde_json::from_str(&r.outputs)?,
         allowed,
         estimate,
+        reverts_drift: r.reverts_drift,
     })
 }
 
