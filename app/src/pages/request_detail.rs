@@ -126,7 +126,9 @@ fn DriftPanel(id: String, revert: bool) -> impl IntoView {
     let actions = expect_context::<Actions>();
     let drift = {
         let id = id.clone();
-        Resource::new(move || (check.version().get(), actions.version()), move |_| get_drift(id.clone()))
+        // Its own check only: a revert (or any action) re-renders the whole request view,
+        // this panel with it, so a resource tracking those too would be read once disposed.
+        Resource::new(move || check.version().get(), move |_| get_drift(id.clone()))
     };
     let id_revert = id.clone();
     let error = move || check.value().get().and_then(Result::err);
