@@ -16,7 +16,7 @@
 pub mod feed;
 pub mod ownership;
 pub mod pin;
-mod stack;
+pub(crate) mod stack;
 #[cfg(test)]
 mod fake;
 

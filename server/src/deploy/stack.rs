@@ -83,11 +83,12 @@ fn complete(status: &str) -> bool {
 }
 
 /// "No updates are to be performed" comes in a few wordings.
-fn no_changes(reason: Option<&str>) -> bool {
+pub(crate) fn no_changes(reason: Option<&str>) -> bool {
     reason.is_some_and(|r| r.contains("didn't contain changes") || r.contains("No updates are to be performed"))
 }
 
-fn unchanged(info: &StackInfo, spec: &StackSpec) -> bool {
+/// Whether the stack already runs `spec`: its template (by hash tag) and parameter values.
+pub(crate) fn unchanged(info: &StackInfo, spec: &StackSpec) -> bool {
     let same_template = info.tags.get(TEMPLATE_TAG) == spec.tags.get(TEMPLATE_TAG);
     same_template
         && spec

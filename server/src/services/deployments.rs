@@ -159,8 +159,7 @@ async fn stack_plan(s: &Services, at: &Location, owner: &Owner, stack: &StackInp
     if current.status.ends_with("_IN_PROGRESS") {
         return Ok(plan("busy", Vec::new(), Some(&format!("The stack is {}; plan again when it settles.", current.status))));
     }
-    let same_parameters = spec.parameters.iter().all(|p| current.parameters.iter().any(|q| q.key == p.key && q.value == p.value));
-    if same_parameters && current.tags.get(TEMPLATE_TAG) == spec.tags.get(TEMPLATE_TAG) && !revert_drift {
+    if crate::deploy::stack::unchanged(&current, &spec) && !revert_drift {
         return Ok(plan("unchanged", Vec::new(), None));
     }
     // Each plan has a change set of its own, so two reviewers planning at once never read
@@ -198,7 +197,7 @@ async fn stack_plan(s: &Services, at: &Location, owner: &Owner, stack: &StackInp
     };
     let reason = info.reason.unwrap_or_default();
     if info.status == "FAILED" {
-        if reason.contains("didn't contain changes") || reason.contains("No updates") {
+        if crate::deploy::stack::no_changes(Some(&reason)) {
             let note = revert_drift.then_some("Nothing has drifted any more: deploying this revision changes nothing.");
             return Ok(plan("unchanged", Vec::new(), note));
         }
